@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * main() of `herald`, the command-line client: holds the command table, parses argv
+ * (cli_options.c), answers --help, `help [COMMAND]` and --version itself, and otherwise
+ * runs exactly one command through its descriptor. It opens nothing itself; it only
+ * releases nats.c's global state after the command returned.
+ *
+ * Exit status: the command's HR_CLI_EXIT_* code (0 ok, 1 runtime failure, 2 usage).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const struct hr_cli_cmd *const commands[] = {
+    &hr_cli_cmd_pub,
+    &hr_cli_cmd_sub,
+    &hr_cli_cmd_req,
+    &hr_cli_cmd_reply,
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/* `herald help [COMMAND]`, the spelling some users try first. */
+static int help_command_run(int argc, char **argv)
+{
+    if (argc == 2) {
+        hr_cli_help_print(stdout, NULL, commands, N_COMMANDS);
+        return HR_CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (argc == 3 && strcmp(commands[i]->name, argv[2]) == 0) {
+            hr_cli_help_print(stdout, commands[i], commands, N_COMMANDS);
+            return HR_CLI_EXIT_OK;
+        }
+    }
+    fprintf(stderr, "herald: unknown command '%s'\nTry 'herald --help'.\n", argv[2]);
+    return HR_CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    struct hr_cli_opts opts;
+    int rc;
+
+    if (argc >= 2 && strcmp(argv[1], "help") == 0)
+        return help_command_run(argc, argv);
+
+    rc = hr_cli_opts_parse(&opts, argc, argv, commands, N_COMMANDS);
+    if (rc != HR_CLI_EXIT_OK)
+        return rc;
+    if (opts.version) {
+        printf("herald %s (nats.c %s)\n", HERALD_VERSION, nats_GetVersion());
+        return HR_CLI_EXIT_OK;
+    }
+    if (opts.help) {
+        hr_cli_help_print(stdout, opts.cmd, commands, N_COMMANDS);
+        return HR_CLI_EXIT_OK;
+    }
+
+    rc = opts.cmd->run(&opts);
+    nats_Close();
+    errno = 0;
+    if (fflush(stdout) != 0 && errno != EPIPE && rc == HR_CLI_EXIT_OK)
+        rc = hr_cli_fail("cannot write to stdout: %s", strerror(errno != 0 ? errno : EIO));
+    return rc;
+}

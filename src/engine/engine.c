@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The engine's public entry points for core messaging: create/destroy, subscriptions and
+ * publish. Owns the router and the deferred-free list (E1 in engine_internal.h). Knows
+ * nothing of wire formats or files.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/subject.h"
+#include "engine/engine_internal.h"
+
+int herald_engine_create(const struct herald_engine_options *opts, struct herald_engine **out)
+{
+    struct herald_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return HERALD_ENOMEM;
+    if (opts)
+        e->opts = *opts;
+    if (!e->opts.max_payload)
+        e->opts.max_payload = 1024 * 1024;
+    if (!e->opts.match_cache_slots)
+        e->opts.match_cache_slots = 4096;
+    int rc = hr_router_init(&e->router, e->opts.match_cache_slots);
+    if (rc) {
+        free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+static void sub_free(struct herald_sub *s)
+{
+    free(s->subject);
+    free(s->queue);
+    free(s);
+}
+
+static void free_zombies(struct herald_engine *e)
+{
+    while (e->zombies) {
+        struct herald_sub *s = e->zombies;
+        e->zombies = s->zombie_next;
+        sub_free(s);
+    }
+}
+
+void herald_engine_destroy(struct herald_engine *e)
+{
+    if (!e)
+        return;
+    free_zombies(e);
+    /* Subscriptions still attached belong to their creators' structures; the router frees
+     * only its nodes. Heads destroy their subscriptions before the engine. */
+    hr_router_cleanup(&e->router);
+    free(e);
+}
+
+static char *dup_bytes(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+int herald_sub_create(struct herald_engine *e, const char *subject, size_t subject_len,
+                      const char *queue, size_t queue_len, const struct herald_sub_options *opts,
+                      struct herald_sub **out)
+{
+    if (!opts || !opts->deliver)
+        return HERALD_EINVAL;
+    if (!hr_subject_valid_filter(subject, subject_len))
+        return HERALD_ESUBJECT;
+    if (queue_len && !hr_subject_valid_queue(queue, queue_len))
+        return HERALD_EQUEUE;
+    struct herald_sub *s = calloc(1, sizeof *s);
+    if (!s)
+        return HERALD_ENOMEM;
+    s->engine = e;
+    s->subject = dup_bytes(subject, subject_len);
+    s->subject_len = subject_len;
+    if (queue_len) {
+        s->queue = dup_bytes(queue, queue_len);
+        s->queue_len = queue_len;
+    }
+    s->deliver = opts->deliver;
+    s->ctx = opts->ctx;
+    s->owner = opts->owner;
+    s->no_echo = opts->no_echo;
+    int rc = HERALD_ENOMEM;
+    if (!s->subject || (queue_len && !s->queue))
+        goto out_free;
+    rc = hr_router_insert(&e->router, s);
+    if (rc)
+        goto out_free;
+    e->stats.subscriptions++;
+    *out = s;
+    return 0;
+out_free:
+    sub_free(s);
+    return rc;
+}
+
+void herald_sub_destroy(struct herald_sub *s)
+{
+    if (!s || s->dead)
+        return;
+    struct herald_engine *e = s->engine;
+    hr_router_remove(&e->router, s);
+    s->dead = true;
+    e->stats.subscriptions--;
+    if (e->publish_depth) {
+        s->zombie_next = e->zombies;
+        e->zombies = s;
+    } else {
+        sub_free(s);
+    }
+}
+
+const char *herald_sub_subject(const struct herald_sub *s)
+{
+    return s->subject;
+}
+
+static inline bool eligible(const struct herald_sub *s, const void *origin)
+{
+    return !s->dead && !(s->no_echo && origin && s->owner == origin);
+}
+
+int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const void *origin)
+{
+    size_t size = msg->hdr_len + msg->data_len;
+    if (size > e->opts.max_payload)
+        return HERALD_ETOOBIG;
+    e->stats.msgs_in++;
+    e->stats.bytes_in += size;
+    struct hr_match *m = hr_router_match(&e->router, msg->subject, msg->subject_len);
+    if (!m)
+        return HERALD_ENOMEM;
+    int delivered = 0;
+    e->publish_depth++;
+    for (size_t i = 0; i < m->nplain; i++) {
+        struct herald_sub *s = m->plain[i];
+        if (!eligible(s, origin))
+            continue;
+        s->deliver(s->ctx, s, msg);
+        delivered++;
+    }
+    for (size_t g = 0; g < m->ngroups; g++) {
+        struct hr_match_group *grp = &m->groups[g];
+        for (size_t k = 0; k < grp->len; k++) {
+            struct herald_sub *s = grp->members[(grp->next + k) % grp->len];
+            if (!eligible(s, origin))
+                continue;
+            grp->next = (uint32_t)((grp->next + k + 1) % grp->len);
+            s->deliver(s->ctx, s, msg);
+            delivered++;
+            break;
+        }
+    }
+    e->publish_depth--;
+    hr_router_result_release(m);
+    if (e->publish_depth == 0 && e->zombies)
+        free_zombies(e);
+    e->stats.msgs_out += (uint64_t)delivered;
+    e->stats.bytes_out += (uint64_t)delivered * size;
+    return delivered;
+}
+
+void *herald_find_owned_sub(struct herald_engine *e, const char *subject, size_t subject_len,
+                            const void *owner)
+{
+    struct hr_match *m = hr_router_match(&e->router, subject, subject_len);
+    if (!m)
+        return NULL;
+    void *ctx = NULL;
+    for (size_t i = 0; i < m->nplain && !ctx; i++)
+        if (!m->plain[i]->dead && m->plain[i]->owner == owner)
+            ctx = m->plain[i]->ctx;
+    for (size_t g = 0; g < m->ngroups && !ctx; g++)
+        for (size_t k = 0; k < m->groups[g].len && !ctx; k++)
+            if (!m->groups[g].members[k]->dead && m->groups[g].members[k]->owner == owner)
+                ctx = m->groups[g].members[k]->ctx;
+    hr_router_result_release(m);
+    return ctx;
+}
+
+void herald_engine_stats(const struct herald_engine *e, struct herald_engine_stats *out)
+{
+    *out = e->stats;
+    out->cache_hits = e->router.cache_hits;
+    out->cache_misses = e->router.cache_misses;
+}
