@@ -13,7 +13,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 SAN     ?= 0
 WERROR  ?= 0
-PKGS    := libuv jansson
+PKGS    := libuv jansson libisal
 CLI_PKGS := libnats
 
 ifeq ($(SAN),1)
@@ -59,7 +59,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 CLIENT_BINS := $(patsubst tests/integration/clients/%.c,$(BUILD)/tests/clients/%,$(CLIENT_SRC))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all run test unit integration fuzz fuzz-smoke bench clean install deps compdb check-san
+.PHONY: all run test test-nofuzz unit integration fuzz fuzz-smoke bench clean install deps compdb check-san
 all: $(HERALDD) $(HERALD) $(BENCH) $(CLIENT_BINS) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -111,7 +111,9 @@ fuzz-smoke: fuzz
 deps:
 	@scripts/deps
 
-run: deps all
+# deps first, then a fresh make: pkg-config flags are read when make starts.
+run: deps
+	@$(MAKE) --no-print-directory all
 	$(HERALDD) --store_dir ./data
 
 unit: $(UNIT_BINS)
@@ -120,13 +122,16 @@ unit: $(UNIT_BINS)
 integration: all
 	HERALD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q tests/integration
 
-test: deps
+test: test-nofuzz
+	@$(MAKE) --no-print-directory fuzz-smoke
+
+test-nofuzz: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
-	@$(MAKE) --no-print-directory fuzz-smoke
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	bench/run
 
 compdb:

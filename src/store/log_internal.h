@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The embedded log store's internal structures, shared by its files:
+ *   log_segment.c  segment files, the sparse index, the record iterator
+ *   log_stream.c   the store ops: append, read, remove, purge, limits
+ *   log_recover.c  opening a stream directory: scan, cut a torn tail, rebuild indexes
+ *   log_sync.c     group commit on the store thread
+ *
+ * Invariants (in addition to S1–S5 in store.h and F1–F2 in record.h):
+ *   L1. `first_seq` is the lowest live sequence (last_seq + 1 when empty); every
+ *       sequence in [first_seq, last_seq] is live unless it is in `deleted`.
+ *   L2. Every removal is written to the log (a tombstone, or a floor record for purges
+ *       below a sequence) before it is acknowledged, so recovery replays it.
+ *   L3. Only leading segments are unlinked (all their messages dead, none before them
+ *       left, never the active one), so a tombstone or floor record is never unlinked
+ *       while the message it kills is still on disk.
+ *   L4. A subject's `first` is a lower bound (resolved lazily by scanning forward);
+ *       `last` and `count` are exact.
+ *   L5. Segment descriptors stay open while a sync is in flight; a removed segment's
+ *       fd is closed only after the sync that may be using it completes.
+ */
+#ifndef HR_STORE_LOG_INTERNAL_H
+#define HR_STORE_LOG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/map.h"
+#include "store/io.h"
+#include "store/record.h"
+#include "store/store.h"
+
+#define HR_SPARSE_EVERY 64
+
+/* A third record type, used by purges: every message with sequence < seq is deleted. */
+#define HR_REC_FLOOR 3
+
+struct hr_sparse {
+    uint64_t seq;
+    uint64_t off;
+    int64_t ts_ns;
+};
+
+struct hr_segment {
+    uint64_t first_seq; /* from the header / name */
+    uint64_t last_seq;  /* last message record in it; first_seq - 1 when none */
+    int64_t first_ts_ns, last_ts_ns;
+    uint64_t size; /* valid bytes */
+    int fd;
+    char *path;
+    struct hr_sparse *idx;
+    size_t nidx, idx_cap;
+    bool dirty;
+};
+
+struct hr_seqset {
+    uint64_t *v;
+    size_t head, len, cap; /* live entries are v[head .. len) */
+};
+
+struct hr_subj {
+    char *subject;
+    size_t len;
+    uint64_t first, last, count;
+};
+
+struct hr_log_store;
+
+struct hr_stream_store {
+    struct hr_log_store *store;
+    char *name;
+    char *dir;
+    bool memory;
+    struct hr_io *io;
+    struct hr_stream_limits lim;
+    struct hr_segment **segs;
+    size_t nsegs, segs_cap;
+    uint64_t first_seq, last_seq;
+    uint64_t msgs, bytes;
+    struct hr_map subjects; /* subject -> struct hr_subj */
+    struct hr_seqset deleted;
+    bool failed; /* S3: read-only until restart */
+    struct hr_buf wbuf;
+    struct hr_stream_store *next; /* store's list */
+};
+
+struct hr_fd_grave {
+    int fd;
+    struct hr_io *io;
+    struct hr_fd_grave *next;
+};
+
+struct hr_flush_waiter {
+    hr_store_flush_cb cb;
+    void *arg;
+    struct hr_flush_waiter *next;
+};
+
+struct hr_log_store {
+    struct hr_store base;
+    char *dir;
+    enum hr_sync_mode sync;
+    int64_t sync_interval_ms;
+    uint64_t segment_bytes;
+    struct hr_io *io;
+    uv_loop_t *loop;
+    struct hr_stream_store *streams;
+    /* log_sync.c */
+    pthread_t thread;
+    bool thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uv_async_t async;
+    uv_timer_t interval_timer;
+    int *sync_fds;
+    size_t sync_nfds, sync_cap;
+    bool sync_requested, sync_done, sync_stop, sync_inflight;
+    int sync_result;
+    struct hr_flush_waiter *inflight_waiters, *next_waiters;
+    struct hr_fd_grave *grave;
+    bool fsync_failed;
+    uint64_t fsyncs, fsync_ns_total;
+};
+
+/* log_segment.c */
+int hr_seg_create(struct hr_stream_store *s, uint64_t first_seq, struct hr_segment **out);
+int hr_seg_open(struct hr_stream_store *s, const char *path, struct hr_segment **out);
+void hr_seg_close(struct hr_stream_store *s, struct hr_segment *seg, bool unlink_file);
+void hr_seg_index_add(struct hr_segment *seg, uint64_t seq, uint64_t off, int64_t ts_ns);
+struct hr_segment *hr_seg_for_seq(struct hr_stream_store *s, uint64_t seq);
+/* Reads the record at `off` into `buf` (grown as needed) and decodes it (CRC checked). */
+int hr_seg_read_record(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off,
+                       struct hr_buf *buf, struct hr_record *rec, size_t *size);
+
+/* Sequential reader over message records from a given sequence. */
+struct hr_log_iter {
+    struct hr_stream_store *s;
+    size_t seg_index;
+    uint64_t off;
+    struct hr_buf buf;
+};
+void hr_log_iter_init(struct hr_log_iter *it, struct hr_stream_store *s, uint64_t seq);
+/* Next message record (live or not: callers check hr_log_is_live). Returns 1 with *rec
+ * and *size filled, 0 at the end, or a negative error. */
+int hr_log_iter_next(struct hr_log_iter *it, struct hr_record *rec, size_t *size);
+void hr_log_iter_cleanup(struct hr_log_iter *it);
+
+/* log_stream.c */
+bool hr_seqset_has(const struct hr_seqset *set, uint64_t seq);
+int hr_seqset_add(struct hr_seqset *set, uint64_t seq);
+void hr_seqset_drop_below(struct hr_seqset *set, uint64_t seq);
+bool hr_log_is_live(const struct hr_stream_store *s, uint64_t seq);
+struct hr_subj *hr_log_subject_track(struct hr_stream_store *s, const char *subject, size_t len,
+                                     uint64_t seq);
+void hr_log_note_removed(struct hr_stream_store *s, const char *subject, size_t subject_len,
+                         uint64_t seq, size_t size);
+void hr_log_unlink_dead_segments(struct hr_stream_store *s);
+extern const struct hr_store_ops hr_log_store_ops;
+
+/* log_recover.c */
+int hr_log_recover(struct hr_stream_store *s);
+
+/* log_sync.c */
+int hr_log_sync_start(struct hr_log_store *ls);
+void hr_log_sync_stop(struct hr_log_store *ls);
+void hr_log_flush(struct hr_store *st, hr_store_flush_cb cb, void *arg);
+void hr_log_retire_fd(struct hr_log_store *ls, struct hr_io *io, int fd);
+
+#endif
