@@ -47,18 +47,33 @@ struct herald_msg {
  * publishes, and a destroyed subscription receives nothing more. */
 typedef void (*herald_deliver_fn)(void *ctx, struct herald_sub *sub, const struct herald_msg *msg);
 
+enum herald_sync { HERALD_SYNC_ALWAYS, HERALD_SYNC_INTERVAL, HERALD_SYNC_NEVER };
+
+struct uv_loop_s;
+
 struct herald_engine_options {
     size_t max_payload;       /* bytes in hdr + data; 0 = 1 MiB */
     size_t match_cache_slots; /* router match cache entries; 0 = 4096 */
+    /* Streams (herald/stream.h) need both a loop, for timers and the store thread's
+     * wake-ups, and a data directory; without them the engine does core messaging only. */
+    struct uv_loop_s *loop;
+    const char *store_dir;
+    enum herald_sync sync;     /* durability of acknowledged appends; default ALWAYS */
+    int64_t sync_interval_ms;  /* HERALD_SYNC_INTERVAL: fsync period */
+    uint64_t segment_bytes;    /* log segment size; 0 = 64 MiB */
+    const char *js_domain;     /* JetStream domain, or NULL */
+    void *store_io;            /* tests: a struct hr_io to inject faults; NULL = POSIX */
 };
 
-/* Creates an engine. `opts` may be NULL for defaults. On success stores a new engine in
- * *out (returns owned; free with herald_engine_destroy()).
- * Errors: HERALD_ENOMEM. */
+/* Creates an engine. `opts` may be NULL for defaults. With a loop and a store_dir it
+ * opens the store and recovers every stream found there (logging what it did). On
+ * success stores a new engine in *out (returns owned; free with herald_engine_destroy()).
+ * Errors: HERALD_ENOMEM, a negative errno from the data directory, HERALD_ESTORE. */
 int herald_engine_create(const struct herald_engine_options *opts, struct herald_engine **out);
 
-/* Destroys the engine and every subscription still attached (their callbacks are not
- * called). `e` is no longer valid afterwards. NULL is allowed. */
+/* Destroys the engine: streams are synced and closed, and every subscription still
+ * attached is freed without its callback being called (handles to them become invalid).
+ * `e` is no longer valid afterwards. NULL is allowed. */
 void herald_engine_destroy(struct herald_engine *e);
 
 struct herald_sub_options {

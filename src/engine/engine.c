@@ -26,6 +26,14 @@ int herald_engine_create(const struct herald_engine_options *opts, struct herald
         free(e);
         return rc;
     }
+    e->store_dir = e->opts.store_dir ? strdup(e->opts.store_dir) : NULL;
+    e->js_domain = e->opts.js_domain && *e->opts.js_domain ? strdup(e->opts.js_domain) : NULL;
+    e->opts.store_dir = e->opts.js_domain = NULL; /* use the copies */
+    rc = hr_streams_init(e);
+    if (rc) {
+        herald_engine_destroy(e);
+        return rc;
+    }
     *out = e;
     return 0;
 }
@@ -50,10 +58,11 @@ void herald_engine_destroy(struct herald_engine *e)
 {
     if (!e)
         return;
+    hr_streams_cleanup(e);
     free_zombies(e);
-    /* Subscriptions still attached belong to their creators' structures; the router frees
-     * only its nodes. Heads destroy their subscriptions before the engine. */
-    hr_router_cleanup(&e->router);
+    hr_router_cleanup(&e->router, sub_free); /* what callers left attached */
+    free(e->store_dir);
+    free(e->js_domain);
     free(e);
 }
 
@@ -152,16 +161,18 @@ int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const 
     }
     for (size_t g = 0; g < m->ngroups; g++) {
         struct hr_match_group *grp = &m->groups[g];
+        size_t start = (size_t)((e->queue_cursor + g) % grp->len);
         for (size_t k = 0; k < grp->len; k++) {
-            struct herald_sub *s = grp->members[(grp->next + k) % grp->len];
+            struct herald_sub *s = grp->members[(start + k) % grp->len];
             if (!eligible(s, origin))
                 continue;
-            grp->next = (uint32_t)((grp->next + k + 1) % grp->len);
             s->deliver(s->ctx, s, msg);
             delivered++;
             break;
         }
     }
+    if (m->ngroups)
+        e->queue_cursor++;
     e->publish_depth--;
     hr_router_result_release(m);
     if (e->publish_depth == 0 && e->zombies)

@@ -7,19 +7,71 @@
  *       destroyed while it is > 0 is unlinked at once (no new match sees it) but freed
  *       only when the depth returns to 0, because an outer publish may still be walking
  *       a match result that names it.
+ *   E2. A PubAck for a stored message is published only after the store reports the
+ *       append durable (S5); acks leave in the order their messages were stored.
+ *   E3. Streams are kept sorted by name (`streams`), for stable NAMES/LIST paging.
  */
 #ifndef HR_ENGINE_INTERNAL_H
 #define HR_ENGINE_INTERNAL_H
 
+#include <uv.h>
+
 #include "engine/router.h"
 #include "herald/herald.h"
+#include "herald/stream.h"
+#include "store/store.h"
+
+struct hr_pending_ack {
+    struct hr_pending_ack *next;
+    size_t reply_len, body_len;
+    char data[]; /* reply, then body */
+};
+
+struct hr_ack_batch {
+    struct herald_engine *engine;
+    struct hr_pending_ack *head;
+};
 
 struct herald_engine {
     struct herald_engine_options opts;
+    char *store_dir, *js_domain;
     struct hr_router router;
     unsigned publish_depth;       /* E1 */
+    uint64_t queue_cursor;        /* spreads queue-group deliveries; survives cache changes */
     struct herald_sub *zombies;   /* E1: destroyed during a publish */
     struct herald_engine_stats stats;
+    /* streams */
+    struct hr_store *store;
+    struct herald_stream **streams; /* E3 */
+    size_t nstreams, streams_cap;
+    struct hr_pending_ack *acks_head, *acks_tail; /* E2: waiting for the next commit */
+    size_t acks_inflight_batches;
+    uv_timer_t timer;
+    bool timer_started;
+    struct herald_sub *api_subs[2];
+    uint64_t api_total, api_errors;
+    bool destroying;
 };
+
+/* stream.c */
+int hr_streams_init(struct herald_engine *e);
+void hr_streams_cleanup(struct herald_engine *e);
+/* Publishes `body` to `reply` now (API responses, errors). */
+void hr_engine_reply(struct herald_engine *e, const char *reply, size_t reply_len,
+                     const char *hdr, size_t hdr_len, const char *body, size_t body_len);
+
+/* stream_json.c */
+char *hr_stream_config_json(const struct herald_stream_config *cfg); /* returns owned */
+/* The stream info object (config, created, state [, subjects when subjects_filter]). */
+struct json_t;
+struct json_t *hr_stream_info_json(struct herald_stream *s, const char *subjects_filter);
+void hr_format_time(char *out, size_t len, int64_t ns);
+bool hr_stream_config_equal(const struct herald_stream_config *a, const struct herald_stream_config *b);
+
+/* jsapi.c */
+int hr_jsapi_start(struct herald_engine *e);
+void hr_jsapi_stop(struct herald_engine *e);
+/* The error object `{"code":…,"err_code":…,"description":…}` as JSON text (owned). */
+char *hr_js_error_body(const char *type, const struct herald_error *err);
 
 #endif

@@ -76,6 +76,22 @@ static bool node_empty(const struct hr_rnode *n)
     return n->plain.len == 0 && n->ngroups == 0 && n->literal.count == 0 && !n->pwc && !n->fwc;
 }
 
+static void node_free_subs(struct hr_rnode *n, void (*free_sub)(struct herald_sub *))
+{
+    for (size_t i = 0; i < n->literal.cap; i++)
+        if (n->literal.slots[i].hash)
+            node_free_subs(n->literal.slots[i].val, free_sub);
+    if (n->pwc)
+        node_free_subs(n->pwc, free_sub);
+    if (n->fwc)
+        node_free_subs(n->fwc, free_sub);
+    for (size_t i = 0; i < n->plain.len; i++)
+        free_sub(n->plain.items[i]);
+    for (size_t i = 0; i < n->ngroups; i++)
+        for (size_t j = 0; j < n->groups[i].members.len; j++)
+            free_sub(n->groups[i].members.items[j]);
+}
+
 static void node_free(struct hr_rnode *n)
 {
     for (size_t i = 0; i < n->literal.cap; i++)
@@ -171,8 +187,10 @@ int hr_router_init(struct hr_router *r, size_t cache_slots)
     return 0;
 }
 
-void hr_router_cleanup(struct hr_router *r)
+void hr_router_cleanup(struct hr_router *r, void (*free_sub)(struct herald_sub *))
 {
+    if (free_sub)
+        node_free_subs(&r->root, free_sub);
     for (size_t i = 0; r->cache && i <= r->cache_mask; i++) {
         free(r->cache[i].key);
         hr_router_result_release(r->cache[i].result);
@@ -368,7 +386,6 @@ static struct hr_match *build_result(struct collect *c)
     p += c->plain.len;
     for (size_t i = 0; i < c->ngroups; i++) {
         struct hr_match_group *g = &m->groups[i];
-        g->next = 0;
         g->len = c->groups[i].members.len;
         g->members = p;
         memcpy(p, c->groups[i].members.items, g->len * sizeof *p);

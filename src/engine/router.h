@@ -67,7 +67,6 @@ struct hr_rnode {
 };
 
 struct hr_match_group {
-    uint32_t next; /* round-robin cursor */
     size_t len;
     struct herald_sub **members;
 };
@@ -98,7 +97,8 @@ struct hr_router {
 };
 
 int hr_router_init(struct hr_router *r, size_t cache_slots);
-void hr_router_cleanup(struct hr_router *r);
+/* Frees the trie and the cache; subscriptions still attached are passed to free_sub. */
+void hr_router_cleanup(struct hr_router *r, void (*free_sub)(struct herald_sub *));
 
 /* Adds `sub` (subject and queue already validated and set). Returns 0 or HERALD_ENOMEM. */
 int hr_router_insert(struct hr_router *r, struct herald_sub *sub);

@@ -37,8 +37,13 @@ static const struct option_def options[] = {
     {"port", "p", T_INT, "4222", -1, 65535, "NATS client port (-1: any free port)", OFF(port)},
     {"server_name", "n name", T_STRING, "", 0, 0, "server name (default: the server id)",
      OFF(server_name)},
-    {"jetstream", "js", T_BOOL, "true", 0, 0, "enable streams (always on; accepted for nats-server)",
+    {"jetstream", "js", T_BOOL, "true", 0, 0, "enable streams and the JetStream API",
      OFF(jetstream)},
+    {"sync", "jetstream.sync", T_STRING, "always", 0, 0,
+     "durability of acknowledged appends: always (fsync before every ack, group-committed),"
+     " never, or a period such as 100ms (weaker: a crash loses up to that much)", OFF(sync)},
+    {"segment_size", "jetstream.segment_size", T_SIZE, "64MB", 4096, 1024LL * MiB,
+     "size at which a stream's log rolls to a new segment file", OFF(segment_size)},
     {"store_dir", "sd jetstream.store_dir", T_STRING, "./data", 0, 0, "data directory",
      OFF(store_dir)},
     {"js_domain", "jetstream.domain", T_STRING, "", 0, 0, "JetStream domain", OFF(js_domain)},
@@ -451,7 +456,13 @@ enum hr_config_action hr_config_load(struct hr_config *cfg, int argc, char **arg
         }
     }
 
-    /* 2. Config file (the last -c on the command line wins). */
+    /* 2. Config file (the last -c on the command line wins, else HERALD_CONFIG). */
+    const char *env_config = getenv("HERALD_CONFIG");
+    if (env_config && action == HR_CONFIG_RUN &&
+        !set_option(cfg, find_option("config", 6), env_config, "HERALD_CONFIG", err, sizeof err)) {
+        fprintf(stderr, "heraldd: %s\n", err);
+        action = HR_CONFIG_EXIT_USAGE;
+    }
     for (size_t i = 0; i < ncli && action == HR_CONFIG_RUN; i++)
         if (cli[i].def->offset == OFF(config_file) &&
             !set_option(cfg, cli[i].def, cli[i].value, "command line", err, sizeof err)) {
@@ -485,6 +496,18 @@ enum hr_config_action hr_config_load(struct hr_config *cfg, int argc, char **arg
             action = HR_CONFIG_EXIT_USAGE;
         }
     free(cli);
+    int64_t sync_ms;
+    if (action == HR_CONFIG_RUN && strcmp(cfg->sync, "always") && strcmp(cfg->sync, "never") &&
+        (!hr_config_parse_duration_ms(cfg->sync, &sync_ms) || sync_ms <= 0)) {
+        fprintf(stderr, "heraldd: 'sync' must be always, never or a duration such as 100ms, not '%s'\n",
+                cfg->sync);
+        action = HR_CONFIG_EXIT_USAGE;
+    }
+    if (action == HR_CONFIG_RUN && cfg->max_pending < cfg->max_payload) {
+        fprintf(stderr, "heraldd: 'max_pending' (%lld) must be at least 'max_payload' (%lld)\n",
+                (long long)cfg->max_pending, (long long)cfg->max_payload);
+        action = HR_CONFIG_EXIT_USAGE;
+    }
     if (action == HR_CONFIG_RUN && ((*cfg->user != '\0') != (*cfg->pass != '\0'))) {
         fprintf(stderr, "heraldd: 'user' and 'pass' must be given together\n");
         action = HR_CONFIG_EXIT_USAGE;

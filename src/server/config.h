@@ -21,6 +21,8 @@ struct hr_config {
     int64_t port;
     char *server_name;
     bool jetstream;
+    char *sync;
+    int64_t segment_size;
     char *store_dir;
     char *js_domain;
     char *log_file;

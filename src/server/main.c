@@ -14,6 +14,7 @@
 #include "common/log.h"
 #include "heads/nats/nats.h"
 #include "herald/herald.h"
+#include "herald/stream.h"
 #include "server/config.h"
 #include "server/server.h"
 
@@ -67,14 +68,28 @@ int main(int argc, char **argv)
         goto out_log;
     }
 
+    uv_loop_t *loop = uv_default_loop();
     struct herald_engine *engine = NULL;
-    struct herald_engine_options eo = {.max_payload = (size_t)cfg.max_payload};
+    int64_t sync_ms = 0;
+    enum herald_sync sync = HERALD_SYNC_ALWAYS;
+    if (strcmp(cfg.sync, "never") == 0)
+        sync = HERALD_SYNC_NEVER;
+    else if (strcmp(cfg.sync, "always") != 0 && hr_config_parse_duration_ms(cfg.sync, &sync_ms))
+        sync = HERALD_SYNC_INTERVAL;
+    struct herald_engine_options eo = {
+        .max_payload = (size_t)cfg.max_payload,
+        .loop = loop,
+        .store_dir = cfg.jetstream ? cfg.store_dir : NULL,
+        .sync = sync,
+        .sync_interval_ms = sync_ms,
+        .segment_bytes = (uint64_t)cfg.segment_size,
+        .js_domain = cfg.js_domain,
+    };
     rc = herald_engine_create(&eo, &engine);
     if (rc) {
-        hr_error("cannot create the engine: %s", herald_strerror(rc));
+        hr_error("cannot open the engine on '%s': %s", cfg.store_dir, herald_strerror(rc));
         goto out_log;
     }
-    uv_loop_t *loop = uv_default_loop();
     struct hr_server server;
     hr_server_init(&server, loop, &cfg, engine);
     rc = hr_server_listen(&server, &hr_nats_head, (int)cfg.port);
@@ -86,6 +101,10 @@ int main(int argc, char **argv)
     }
     hr_info("Starting heraldd v%s (nats-server %s compatible)", HERALD_VERSION, HR_NATS_COMPAT_VERSION);
     hr_info("Server id is %s, data directory %s", server.server_id, cfg.store_dir);
+    if (cfg.jetstream)
+        hr_info("Streams enabled: sync=%s%s%s", cfg.sync, *cfg.js_domain ? ", domain " : "", cfg.js_domain);
+    if (sync != HERALD_SYNC_ALWAYS)
+        hr_warn("sync=%s: acknowledged messages can be lost in a crash (see docs/configuration.md)", cfg.sync);
     hr_info("Listening for client connections on %s:%d", cfg.addr, server.listeners[0].port);
     hr_info("Server is ready");
     uv_run(loop, UV_RUN_DEFAULT);
@@ -93,8 +112,9 @@ int main(int argc, char **argv)
     status = 0;
 out_engine:
     hr_server_cleanup(&server);
+    herald_engine_destroy(engine); /* syncs and closes the streams */
+    uv_run(loop, UV_RUN_NOWAIT);   /* lets the closed handles finish */
     uv_loop_close(loop);
-    herald_engine_destroy(engine);
 out_log:
     hr_log_close();
 out_config:

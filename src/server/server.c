@@ -11,14 +11,19 @@
 
 #include "common/log.h"
 #include "herald/errors.h"
+#include "herald/stream.h"
 #include "server/server.h"
 
 void hr_server_flush_dirty(struct hr_server *s);
 void hr_server_accept(struct hr_listener *l);
 
+/* Once per loop iteration: ask the store to make this iteration's appends durable (their
+ * PubAcks follow when it is), then write every connection that has output (C2). */
 static void on_check(uv_check_t *h)
 {
-    hr_server_flush_dirty(h->data);
+    struct hr_server *s = h->data;
+    herald_engine_commit(s->engine);
+    hr_server_flush_dirty(s);
 }
 
 static void on_tick(uv_timer_t *t)

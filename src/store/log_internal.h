@@ -34,9 +34,6 @@
 
 #define HR_SPARSE_EVERY 64
 
-/* A third record type, used by purges: every message with sequence < seq is deleted. */
-#define HR_REC_FLOOR 3
-
 struct hr_sparse {
     uint64_t seq;
     uint64_t off;

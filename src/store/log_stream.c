@@ -62,15 +62,6 @@ int hr_seqset_add(struct hr_seqset *set, uint64_t seq)
     return 0;
 }
 
-static void seqset_remove(struct hr_seqset *set, uint64_t seq)
-{
-    size_t i = seqset_lower(set, seq);
-    if (i < set->len && set->v[i] == seq) {
-        memmove(set->v + i, set->v + i + 1, (set->len - i - 1) * sizeof *set->v);
-        set->len--;
-    }
-}
-
 void hr_seqset_drop_below(struct hr_seqset *set, uint64_t seq)
 {
     set->head = seqset_lower(set, seq);
@@ -677,6 +668,21 @@ static bool log_subject_state(struct hr_stream_store *s, const char *subject, si
     return true;
 }
 
+static int log_subjects(struct hr_stream_store *s, const char *filter, size_t filter_len,
+                        int (*cb)(void *arg, const char *subject, uint64_t msgs), void *arg)
+{
+    for (size_t i = 0; i < s->subjects.cap; i++) {
+        struct hr_subj *sj = s->subjects.slots[i].hash ? s->subjects.slots[i].val : NULL;
+        if (!sj || (filter && filter_len &&
+                    !hr_subject_matches(filter, filter_len, sj->subject, sj->len)))
+            continue;
+        int rc = cb(arg, sj->subject, sj->count);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int log_set_limits(struct hr_stream_store *s, const struct hr_stream_limits *lim)
 {
     s->lim = *lim;
@@ -749,5 +755,6 @@ const struct hr_store_ops hr_log_store_ops = {
     .purge = log_purge,
     .state = log_state,
     .subject_state = log_subject_state,
+    .subjects = log_subjects,
     .expire = log_expire,
 };

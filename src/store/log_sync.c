@@ -57,8 +57,17 @@ static void *sync_thread(void *arg)
     return NULL;
 }
 
+/* Waiters are pushed at the head; run them oldest first. */
 static void run_waiters(struct hr_flush_waiter *w, int status)
 {
+    struct hr_flush_waiter *rev = NULL;
+    while (w) {
+        struct hr_flush_waiter *next = w->next;
+        w->next = rev;
+        rev = w;
+        w = next;
+    }
+    w = rev;
     while (w) {
         struct hr_flush_waiter *next = w->next;
         w->cb(w->arg, status);
@@ -206,6 +215,7 @@ int hr_log_sync_start(struct hr_log_store *ls)
     pthread_cond_init(&ls->cv, NULL);
     uv_async_init(ls->loop, &ls->async, on_sync_done);
     ls->async.data = ls;
+    uv_unref((uv_handle_t *)&ls->async); /* the store never keeps the loop alive alone */
     if (pthread_create(&ls->thread, NULL, sync_thread, ls) != 0) {
         uv_close((uv_handle_t *)&ls->async, NULL);
         return HERALD_ENOMEM;
@@ -216,6 +226,7 @@ int hr_log_sync_start(struct hr_log_store *ls)
         ls->interval_timer.data = ls;
         uv_timer_start(&ls->interval_timer, on_interval, (uint64_t)ls->sync_interval_ms,
                        (uint64_t)ls->sync_interval_ms);
+        uv_unref((uv_handle_t *)&ls->interval_timer);
     }
     return 0;
 }

@@ -20,7 +20,8 @@
  *   off size field
  *   0   4    length L of the rest of the record (from offset 4; 28 + subject + hdr + data)
  *   4   4    CRC32C of bytes 8..(4+L)
- *   8   1    type: 1 message, 2 tombstone (the message `seq` was deleted)
+ *   8   1    type: 1 message, 2 tombstone (the message `seq` was deleted),
+ *                3 floor (every message with a sequence below `seq` was deleted)
  *   9   1    flags (0)
  *   10  2    subject length S
  *   12  4    header length H
@@ -29,11 +30,11 @@
  *   32  S    subject;  then H bytes of NATS/1.0 header block;  then L-28-S-H bytes of data
  *
  * Invariants:
- *   F1. A record is valid only if L >= 28, L <= HR_RECORD_MAX, S + H <= L - 28, and the
- *       CRC matches. The first invalid or incomplete record ends the segment: recovery
+ *   F1. A record is valid only if L >= 28, L <= HR_RECORD_MAX, S + H <= L - 28, the type
+ *       is 1, 2 or 3, and the CRC matches. The first invalid or incomplete record ends the segment: recovery
  *       truncates the file there (a torn tail).
  *   F2. Message records in a stream appear in strictly increasing sequence order, one
- *       per sequence; tombstones may follow at any later point.
+ *       per sequence; tombstones and floors may follow at any later point.
  */
 #ifndef HR_STORE_RECORD_H
 #define HR_STORE_RECORD_H
@@ -47,7 +48,7 @@
 #define HR_RECORD_FIXED 32 /* bytes before the subject */
 #define HR_RECORD_MAX (72u * 1024 * 1024)
 
-enum hr_record_type { HR_REC_MSG = 1, HR_REC_TOMBSTONE = 2 };
+enum hr_record_type { HR_REC_MSG = 1, HR_REC_TOMBSTONE = 2, HR_REC_FLOOR = 3 };
 
 struct hr_record {
     enum hr_record_type type;

@@ -102,6 +102,9 @@ struct hr_store_ops {
     void (*state)(struct hr_stream_store *s, struct hr_stream_state *out);
     bool (*subject_state)(struct hr_stream_store *s, const char *subject, size_t subject_len,
                           struct hr_subject_state *out);
+    /* Calls cb for each subject matching `filter` (NULL: all) with its message count. */
+    int (*subjects)(struct hr_stream_store *s, const char *filter, size_t filter_len,
+                    int (*cb)(void *arg, const char *subject, uint64_t msgs), void *arg);
     /* Applies max_age at `now_ns`; returns messages removed. */
     uint64_t (*expire)(struct hr_stream_store *s, int64_t now_ns);
     /* S5. */

@@ -7,9 +7,11 @@
  *   - PING is answered at any time, also before CONNECT;
  *   - a client that leaves `ping_max` server PINGs unanswered gets 'Stale Connection';
  *   - -ERR from a client closes it; +OK and INFO from a client are ignored;
- *   - with user/pass or a token configured, any op but CONNECT/PING before a CONNECT
- *     with matching credentials gets 'Authorization Violation' and a close; a client
- *     silent for 2 s gets 'Authentication Timeout'.
+ *   - with user/pass or a token configured, any op but CONNECT before a CONNECT with
+ *     matching credentials gets 'Authorization Violation' and a close; a client silent
+ *     for 2 s gets 'Authentication Timeout';
+ *   - CONNECT with no_responders but without headers is refused with
+ *     'no responders requires headers support'.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -39,6 +41,20 @@ void hr_nats_send_ok(struct hr_nats_client *cl)
 {
     if (cl->verbose)
         hr_conn_write(cl->conn, "+OK\r\n", 5);
+}
+
+const char *hr_nats_engine_error_text(int err)
+{
+    switch (err) {
+    case HERALD_ETOOBIG:
+        return "Maximum Payload Violation";
+    case HERALD_ESUBJECT:
+        return "Invalid Subject";
+    case HERALD_ENOMEM:
+        return "Server Out Of Memory";
+    default:
+        return "Parser Error";
+    }
 }
 
 void hr_nats_fail(struct hr_nats_client *cl, const char *text)
@@ -77,7 +93,7 @@ static void send_info(struct hr_conn *c)
         goto out_fail;
     hr_conn_write(c, "INFO ", 5);
     hr_conn_write(c, text, strlen(text));
-    hr_conn_write(c, "\r\n", 2);
+    hr_conn_write(c, " \r\n", 3); /* nats-server puts a blank before the CRLF */
     free(text);
     return;
 out_fail:
@@ -99,7 +115,7 @@ static void nats_open(struct hr_conn *c)
 static void nats_refuse(struct hr_conn *c)
 {
     send_info(c);
-    hr_conn_write(c, "-ERR 'Maximum Connections Exceeded'\r\n", 37);
+    hr_conn_write(c, "-ERR 'maximum connections exceeded'\r\n", 37);
 }
 
 static void nats_close(struct hr_conn *c)
@@ -162,6 +178,10 @@ static void handle_connect(struct hr_nats_client *cl, const struct hr_nats_op *o
         authorized = authorized && str_eq(t, cfg->auth_token);
     }
     json_decref(o);
+    if (cl->no_responders && !cl->headers) {
+        hr_nats_fail(cl, "no responders requires headers support");
+        return;
+    }
     if (!authorized) {
         hr_warn("nats conn %llu from %s:%d: authorization violation",
                 (unsigned long long)cl->conn->id, cl->conn->ip, cl->conn->port);
@@ -175,8 +195,7 @@ static void handle_connect(struct hr_nats_client *cl, const struct hr_nats_op *o
 static void dispatch(struct hr_nats_client *cl, const struct hr_nats_op *op)
 {
     struct hr_conn *c = cl->conn;
-    if (!cl->connected && auth_required(c->server->cfg) && op->kind != HR_NATS_OP_CONNECT &&
-        op->kind != HR_NATS_OP_PING) {
+    if (!cl->connected && auth_required(c->server->cfg) && op->kind != HR_NATS_OP_CONNECT) {
         hr_nats_fail(cl, "Authorization Violation");
         return;
     }

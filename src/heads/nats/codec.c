@@ -136,10 +136,13 @@ static struct hr_nats_parse_result with_payload(const char *buf, size_t len, siz
                                                 struct hr_nats_op *op)
 {
     size_t need = line_end + (size_t)total + 2;
+    const char *body = buf + line_end;
+    /* Fail on the first wrong byte after the payload, as nats-server does. */
+    if (len > line_end + total && body[total] != '\r')
+        return fail(HR_NATS_EUNKNOWN_OP);
     if (len < need)
         return more(need);
-    const char *body = buf + line_end;
-    if (body[total] != '\r' || body[total + 1] != '\n')
+    if (body[total + 1] != '\n')
         return fail(HR_NATS_EUNKNOWN_OP);
     op->hdr = (struct hr_slice){body, (size_t)hdr_len};
     op->payload = (struct hr_slice){body + hdr_len, (size_t)(total - hdr_len)};
@@ -165,7 +168,7 @@ struct hr_nats_parse_result hr_nats_parse(const char *buf, size_t len,
     if (!name)
         return fail(HR_NATS_EUNKNOWN_OP);
     if (name->needs_args && !is_blank(buf[w]))
-        return fail(HR_NATS_EUNKNOWN_OP);
+        return fail(name->kind == HR_NATS_OP_CONNECT ? HR_NATS_EBAD_ARGS : HR_NATS_EUNKNOWN_OP);
 
     /* 2. The control line. */
     size_t scan = len < max_line + 2 ? len : max_line + 2;

@@ -47,6 +47,8 @@ void hr_nats_drop_subs(struct hr_nats_client *cl);
 /* client.c */
 void hr_nats_send_err(struct hr_nats_client *cl, const char *text);
 void hr_nats_send_ok(struct hr_nats_client *cl);
+/* The -ERR text for an engine error (the one place engine errors map to this wire). */
+const char *hr_nats_engine_error_text(int err);
 /* Sends -ERR '<text>' and closes with FLUSH; counts a protocol error. */
 void hr_nats_fail(struct hr_nats_client *cl, const char *text);
 

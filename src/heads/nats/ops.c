@@ -3,8 +3,9 @@
  * NATS PUB/HPUB/SUB/UNSUB handling and message delivery (MSG/HMSG encoding straight into
  * the subscriber's output buffer). Behaviour, as measured on nats-server 2.9.10:
  *   - SUB with an invalid subject: -ERR 'Invalid Subject', connection kept;
- *   - PUB with an invalid subject: pedantic clients get -ERR 'Invalid Publish Subject'
- *     (then +OK when verbose); others are silently dropped;
+ *   - PUB with an invalid subject: pedantic clients get -ERR 'Invalid Publish Subject';
+ *     the message is routed either way (a wildcard token then matches literally), and
+ *     +OK (when verbose) comes before any delivery the publish causes;
  *   - UNSUB of an unknown sid is ignored; `UNSUB sid max` counts what was delivered;
  *   - a request nobody can answer, from a client with headers and no_responders, gets
  *     `HMSG <reply> <sid> 16 16\r\nNATS/1.0 503\r\n\r\n\r\n` on the client's own
@@ -110,13 +111,15 @@ void hr_nats_handle_pub(struct hr_nats_client *cl, const struct hr_nats_op *op)
 {
     struct hr_conn *c = cl->conn;
     struct hr_server *s = c->server;
-    if (!hr_subject_valid_literal(op->subject.ptr, op->subject.len)) {
-        if (cl->pedantic) {
-            hr_nats_send_err(cl, "Invalid Publish Subject");
-            hr_nats_send_ok(cl);
-        }
+    bool valid = hr_subject_valid_literal(op->subject.ptr, op->subject.len);
+    if (cl->pedantic && !valid)
+        hr_nats_send_err(cl, "Invalid Publish Subject");
+    hr_nats_send_ok(cl);
+    /* A wildcard token still routes (matching literally); an empty token matches nothing. */
+    const char *sj = op->subject.ptr;
+    size_t sl = op->subject.len;
+    if (!valid && (sl == 0 || sj[0] == '.' || sj[sl - 1] == '.' || memmem(sj, sl, "..", 2)))
         return;
-    }
     s->stats.msgs_in++;
     s->stats.bytes_in += op->hdr.len + op->payload.len;
     struct herald_msg msg = {
@@ -130,8 +133,8 @@ void hr_nats_handle_pub(struct hr_nats_client *cl, const struct hr_nats_op *op)
         .data_len = op->payload.len,
     };
     int delivered = herald_publish(s->engine, &msg, cl);
-    if (delivered < 0 && delivered != HERALD_ENOMEM) {
-        hr_nats_fail(cl, "Maximum Payload Violation");
+    if (delivered < 0) {
+        hr_nats_fail(cl, hr_nats_engine_error_text(delivered));
         return;
     }
     if (delivered == 0 && op->reply.len && cl->headers && cl->no_responders) {
@@ -148,8 +151,6 @@ void hr_nats_handle_pub(struct hr_nats_client *cl, const struct hr_nats_op *op)
             write_msg(own, &nr, nr.hdr, nr.hdr_len);
         }
     }
-    if (c->state_kind == HR_CONN_OPEN)
-        hr_nats_send_ok(cl);
 }
 
 void hr_nats_handle_sub(struct hr_nats_client *cl, const struct hr_nats_op *op)
@@ -169,7 +170,7 @@ void hr_nats_handle_sub(struct hr_nats_client *cl, const struct hr_nats_op *op)
         return;
     }
     if (cl->subs.count >= (size_t)cfg->max_subscriptions) {
-        hr_nats_send_err(cl, "Maximum Subscriptions Exceeded");
+        hr_nats_send_err(cl, "maximum subscriptions exceeded");
         return;
     }
     struct hr_nats_sub *ns = calloc(1, sizeof *ns);

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * The JetStream errors Herald reports, with nats-server's HTTP-style code, err_code and
+ * description (server/errors.json), from one X-macro. Descriptions with a %s/%llu take
+ * one argument, as nats-server's "{err}"/"{seq}" templates do.
+ */
+#ifndef HR_ENGINE_JSERR_H
+#define HR_ENGINE_JSERR_H
+
+#include "herald/stream.h"
+
+/* X(name, herald code, status, err_code, description format) */
+#define HR_JS_ERROR_MAP(X)                                                                       \
+    X(BAD_REQUEST, HERALD_EINVAL, 400, 10003, "bad request")                                    \
+    X(INVALID_JSON, HERALD_EINVAL, 400, 10025, "invalid JSON: %s")                              \
+    X(NOT_EMPTY_REQUEST, HERALD_EINVAL, 400, 10038, "expected an empty request payload")        \
+    X(STREAM_NOT_FOUND, HERALD_ENOTFOUND, 404, 10059, "stream not found")                       \
+    X(STREAM_NAME_EXIST, HERALD_EEXIST, 400, 10058, "stream name already in use with a different configuration") \
+    X(STREAM_MISMATCH, HERALD_EINVAL, 400, 10056, "stream name in subject does not match request") \
+    X(STREAM_INVALID_CONFIG, HERALD_ECONFIG, 500, 10052, "%s")                                  \
+    X(STREAM_SUBJECT_OVERLAP, HERALD_ECONFIG, 400, 10065, "subjects overlap with an existing stream") \
+    X(STREAM_REPLICAS, HERALD_ECONFIG, 500, 10074, "replicas > 1 not supported in non-clustered mode") \
+    X(STREAM_NAME_PATH, HERALD_ECONFIG, 400, 10128, "Stream name can not contain path separators") \
+    X(STREAM_CREATE, HERALD_ESTORE, 500, 10049, "%s")                                           \
+    X(STREAM_UPDATE, HERALD_ECONFIG, 500, 10069, "%s")                                          \
+    X(STREAM_DELETE, HERALD_ESTORE, 500, 10050, "%s")                                           \
+    X(STREAM_NOT_MATCH, HERALD_ECONFLICT, 400, 10060, "expected stream does not match")         \
+    X(WRONG_LAST_SEQ, HERALD_ECONFLICT, 400, 10071, "wrong last sequence: %llu")                \
+    X(WRONG_LAST_MSG_ID, HERALD_ECONFLICT, 400, 10070, "wrong last msg ID: %s")                 \
+    X(MSG_TOO_BIG, HERALD_ETOOBIG, 400, 10054, "message size exceeds maximum allowed")          \
+    X(STORE_FAILED, HERALD_ESTORE, 503, 10077, "%s")                                            \
+    X(NO_MESSAGE, HERALD_ENOTFOUND, 404, 10037, "no message found")                             \
+    X(SEQ_NOT_FOUND, HERALD_ENOTFOUND, 400, 10043, "sequence %llu not found")                   \
+    X(MSG_DELETE_FAILED, HERALD_ECONFLICT, 500, 10057, "%s")                                    \
+    X(SEALED, HERALD_ECONFLICT, 400, 10109, "invalid operation on sealed stream")               \
+    X(PURGE_FAILED, HERALD_ECONFLICT, 500, 10110, "%s")                                         \
+    X(ROLLUP_FAILED, HERALD_ECONFLICT, 500, 10111, "%s")                                        \
+    X(NOT_ENABLED, HERALD_ENOTFOUND, 503, 10076, "JetStream not enabled")                       \
+    X(MAX_STREAMS, HERALD_ELIMIT, 400, 10027, "maximum number of streams reached")              \
+    X(HEADER_TOO_BIG, HERALD_ETOOBIG, 400, 10097, "header size exceeds maximum allowed of 64k") \
+    X(CONSUMER_NOT_FOUND, HERALD_ENOTFOUND, 404, 10014, "consumer not found")
+
+enum hr_js_error {
+#define HR_JS_ENUM(name, code, status, err_code, desc) HR_JS_##name,
+    HR_JS_ERROR_MAP(HR_JS_ENUM)
+#undef HR_JS_ENUM
+};
+
+/* Fills `err` (may be NULL) for JetStream error `which`; the format takes at most one
+ * argument. Returns the HERALD_E* code, so `return hr_js_error(err, …);` reads well. */
+int hr_js_error(struct herald_error *err, enum hr_js_error which, ...);
+
+#endif
