@@ -132,7 +132,6 @@ static void on_written(uv_write_t *req, int status)
     c->writing = false;
     c->inflight.len = 0;
     c->inflight_off = 0;
-    hr_buf_shrink(&c->inflight, 256 * 1024);
     if (c->state_kind == HR_CONN_CLOSED)
         return;
     if (status < 0) {
@@ -155,7 +154,6 @@ static void conn_flush(struct hr_conn *c)
     int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (n == (int)c->out.len) {
         c->out.len = 0;
-        hr_buf_shrink(&c->out, 256 * 1024);
         if (c->state_kind == HR_CONN_DRAINING)
             finish_close(c);
         return;
@@ -180,6 +178,17 @@ static void conn_flush(struct hr_conn *c)
     }
     c->writing = true;
     c->write_started_ms = uv_now(c->server->loop);
+}
+
+/* Output buffers keep their memory while busy (re-faulting fresh pages on every burst
+ * costs more than the copy); the tick releases what an idle connection holds. */
+void hr_conn_release_idle_buffers(struct hr_conn *c);
+void hr_conn_release_idle_buffers(struct hr_conn *c)
+{
+    hr_buf_shrink(&c->out, 64 * 1024);
+    if (!c->writing)
+        hr_buf_shrink(&c->inflight, 64 * 1024);
+    hr_buf_shrink(&c->in, 4 * READ_CHUNK);
 }
 
 void hr_server_flush_dirty(struct hr_server *s);
@@ -231,9 +240,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (c->state_kind != HR_CONN_OPEN)
         return;
     hr_buf_consume(&c->in, used);
-    if (c->in.len == 0)
-        hr_buf_shrink(&c->in, 4 * READ_CHUNK);
-    else if (c->in.len == c->in.max) {
+    if (c->in.len == c->in.max) {
         c->server->stats.protocol_errors++;
         hr_conn_close(c, HR_CLOSE_NOW, "input buffer limit");
     }

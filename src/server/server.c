@@ -16,6 +16,7 @@
 
 void hr_server_flush_dirty(struct hr_server *s);
 void hr_server_accept(struct hr_listener *l);
+void hr_conn_release_idle_buffers(struct hr_conn *c);
 
 /* Once per loop iteration: ask the store to make this iteration's appends durable (their
  * PubAcks follow when it is), then write every connection that has output (C2). */
@@ -47,6 +48,8 @@ static void on_tick(uv_timer_t *t)
         }
         if (c->state_kind == HR_CONN_OPEN && c->head->conn_tick)
             c->head->conn_tick(c, now);
+        if (c->state_kind == HR_CONN_OPEN && now - c->last_read_ms >= 1000 && !hr_conn_pending(c))
+            hr_conn_release_idle_buffers(c);
     }
 }
 
