@@ -57,6 +57,7 @@ struct herald_stream_config {
     int replicas;                 /* 1 (accepted for compatibility) */
     bool no_ack, sealed, deny_delete, deny_purge, allow_rollup, allow_direct;
     bool discard_new_per_subject;
+    bool allow_atomic; /* atomic batch publish (Nats-Batch-Id/-Sequence/-Commit, NATS 2.12) */
 };
 
 /* Fills `cfg` with JetStream's defaults (all limits unlimited, file storage, limits

@@ -38,7 +38,16 @@
     X(NOT_ENABLED, HERALD_ENOTFOUND, 503, 10076, "JetStream not enabled")                       \
     X(MAX_STREAMS, HERALD_ELIMIT, 400, 10027, "maximum number of streams reached")              \
     X(HEADER_TOO_BIG, HERALD_ETOOBIG, 400, 10097, "header size exceeds maximum allowed of 64k") \
-    X(CONSUMER_NOT_FOUND, HERALD_ENOTFOUND, 404, 10014, "consumer not found")
+    X(CONSUMER_NOT_FOUND, HERALD_ENOTFOUND, 404, 10014, "consumer not found")                   \
+    X(ATOMIC_DISABLED, HERALD_EINVAL, 400, 10174, "atomic publish is disabled")                 \
+    X(ATOMIC_MISSING_SEQ, HERALD_EINVAL, 400, 10175, "atomic publish sequence is missing")      \
+    X(ATOMIC_INCOMPLETE, HERALD_ECONFLICT, 400, 10176, "atomic publish batch is incomplete")    \
+    X(ATOMIC_UNSUPPORTED_HEADER, HERALD_EINVAL, 400, 10177, "atomic publish unsupported header used: %s") \
+    X(ATOMIC_INVALID_ID, HERALD_EINVAL, 400, 10179, "atomic publish batch ID is invalid")       \
+    X(ATOMIC_TOO_LARGE, HERALD_ELIMIT, 400, 10199, "atomic publish batch is too large: %s")     \
+    X(ATOMIC_INVALID_COMMIT, HERALD_EINVAL, 400, 10200, "atomic publish batch commit is invalid") \
+    X(ATOMIC_DUPLICATE_ID, HERALD_ECONFLICT, 400, 10201, "atomic publish batch contains duplicate message id") \
+    X(ATOMIC_TOO_MANY, HERALD_ELIMIT, 429, 10210, "atomic publish too many inflight")
 
 enum hr_js_error {
 #define HR_JS_ENUM(name, code, status, err_code, desc) HR_JS_##name,

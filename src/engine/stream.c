@@ -24,31 +24,12 @@
 #include "common/subject.h"
 #include "engine/engine_internal.h"
 #include "engine/jserr.h"
+#include "engine/stream_internal.h"
 
 #define DEFAULT_DUPLICATE_WINDOW_NS (120LL * 1000000000LL)
 #define MAX_STREAMS 10000
 
-struct hr_dedupe {
-    struct hr_dedupe *next; /* FIFO by time */
-    uint64_t seq;
-    int64_t ts_ns;
-    size_t len;
-    char id[];
-};
-
-struct herald_stream {
-    struct herald_engine *e;
-    struct herald_stream_config cfg;
-    int64_t created_ns;
-    struct hr_stream_store *st;
-    struct herald_sub **capture;
-    size_t ncapture;
-    struct hr_map dedupe;
-    struct hr_dedupe *dd_head, *dd_tail;
-    char *last_msg_id;
-};
-
-static int64_t now_ns(void)
+int64_t hr_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -257,10 +238,10 @@ void hr_engine_reply(struct herald_engine *e, const char *reply, size_t reply_le
     herald_publish(e, &m, NULL);
 }
 
-static void reply_error(struct herald_stream *s, const struct herald_msg *msg,
-                        const struct herald_error *err)
+void hr_stream_reply_error(struct herald_stream *s, const struct herald_msg *msg,
+                           const struct herald_error *err)
 {
-    if (!msg->reply || !msg->reply_len)
+    if (!msg->reply || !msg->reply_len || s->cfg.no_ack)
         return;
     json_t *o = json_pack("{s:s, s:{s:i, s:i, s:s}}", "stream", s->cfg.name, "error", "code",
                           err->status, "err_code", err->err_code, "description", err->description);
@@ -271,9 +252,30 @@ static void reply_error(struct herald_stream *s, const struct herald_msg *msg,
     free(body);
 }
 
-static void queue_ack(struct herald_engine *e, const char *reply, size_t reply_len,
-                      const char *body, size_t body_len)
+static size_t format_puback(char *buf, size_t cap, const struct herald_stream *s, uint64_t seq,
+                            bool duplicate, const char *batch, size_t batch_len, size_t count)
 {
+    const char *domain = s->e->js_domain;
+    int n = snprintf(buf, cap, "{\"stream\":\"%s\",%s%s%s\"seq\":%" PRIu64 "%s", s->cfg.name,
+                     domain ? "\"domain\":\"" : "", domain ? domain : "", domain ? "\"," : "", seq,
+                     duplicate ? ",\"duplicate\":true" : "");
+    if (n > 0 && (size_t)n < cap && batch)
+        n += snprintf(buf + n, cap - (size_t)n, ",\"batch\":\"%.*s\",\"count\":%zu", (int)batch_len,
+                      batch, count);
+    if (n > 0 && (size_t)n < cap - 1)
+        buf[n++] = '}';
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* E2: the PubAck waits for the next commit. */
+void hr_stream_queue_ack(struct herald_stream *s, const char *reply, size_t reply_len,
+                         uint64_t seq, const char *batch_id, size_t batch_len, size_t count)
+{
+    if (!reply_len || s->cfg.no_ack)
+        return;
+    char body[512];
+    size_t body_len = format_puback(body, sizeof body, s, seq, false, batch_id, batch_len, count);
+    struct herald_engine *e = s->e;
     struct hr_pending_ack *a = malloc(sizeof *a + reply_len + body_len);
     if (!a) {
         hr_error("out of memory queueing a PubAck; the publisher will time out and retry");
@@ -289,16 +291,6 @@ static void queue_ack(struct herald_engine *e, const char *reply, size_t reply_l
     else
         e->acks_head = a;
     e->acks_tail = a;
-}
-
-static size_t format_puback(char *buf, size_t cap, const struct herald_stream *s, uint64_t seq,
-                            bool duplicate)
-{
-    const char *domain = s->e->js_domain;
-    int n = snprintf(buf, cap, "{\"stream\":\"%s\",%s%s%s\"seq\":%" PRIu64 "%s}", s->cfg.name,
-                     domain ? "\"domain\":\"" : "", domain ? domain : "", domain ? "\"," : "", seq,
-                     duplicate ? ",\"duplicate\":true" : "");
-    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
 static void on_commit(void *arg, int status)
@@ -390,11 +382,11 @@ static void dedupe_clear(struct herald_stream *s)
 
 /* ---- capture ---------------------------------------------------------------------- */
 
-static bool hdr_u64(const struct herald_msg *m, const char *key, uint64_t *out, bool *bad)
+static bool hdr_u64(const char *hdr, size_t hdr_len, const char *key, uint64_t *out, bool *bad)
 {
     const char *v;
     size_t vl;
-    if (!hr_hdr_get(m->hdr, m->hdr_len, key, &v, &vl))
+    if (!hr_hdr_get(hdr, hdr_len, key, &v, &vl))
         return false;
     uint64_t x = 0;
     *bad = vl == 0 || vl > 20;
@@ -407,11 +399,78 @@ static bool hdr_u64(const struct herald_msg *m, const char *key, uint64_t *out, 
     return true;
 }
 
+int hr_stream_check_expected(struct herald_stream *s, const char *subject, size_t subject_len,
+                             const char *hdr, size_t hdr_len, struct herald_error *err)
+{
+    if (!hdr_len)
+        return 0;
+    const struct hr_store_ops *o = ops(s->e);
+    const char *v;
+    size_t vl;
+    uint64_t expect;
+    bool bad = false;
+    if (hr_hdr_get(hdr, hdr_len, "Nats-Expected-Stream", &v, &vl) &&
+        (vl != strlen(s->cfg.name) || memcmp(v, s->cfg.name, vl) != 0))
+        return hr_js_error(err, HR_JS_STREAM_NOT_MATCH);
+    if (hr_hdr_get(hdr, hdr_len, "Nats-Expected-Last-Msg-Id", &v, &vl) &&
+        (!s->last_msg_id || strlen(s->last_msg_id) != vl || memcmp(s->last_msg_id, v, vl) != 0))
+        return hr_js_error(err, HR_JS_WRONG_LAST_MSG_ID, s->last_msg_id ? s->last_msg_id : "");
+    if (hdr_u64(hdr, hdr_len, "Nats-Expected-Last-Sequence", &expect, &bad)) {
+        struct hr_stream_state st;
+        o->state(s->st, &st);
+        if (bad || expect != st.last_seq)
+            return hr_js_error(err, HR_JS_WRONG_LAST_SEQ, (unsigned long long)st.last_seq);
+    }
+    if (hdr_u64(hdr, hdr_len, "Nats-Expected-Last-Subject-Sequence", &expect, &bad)) {
+        struct hr_subject_state ss = {0};
+        o->subject_state(s->st, subject, subject_len, &ss);
+        if (bad || expect != ss.last_seq)
+            return hr_js_error(err, HR_JS_WRONG_LAST_SEQ, (unsigned long long)ss.last_seq);
+    }
+    return 0;
+}
+
+bool hr_stream_is_duplicate(struct herald_stream *s, const char *id, size_t len, uint64_t *seq)
+{
+    dedupe_expire(s, hr_now_ns());
+    struct hr_dedupe *d = hr_map_get(&s->dedupe, id, len);
+    if (d && seq)
+        *seq = d->seq;
+    return d != NULL;
+}
+
+void hr_stream_note_stored(struct herald_stream *s, const char *msg_id, size_t id_len,
+                           uint64_t seq, int64_t now)
+{
+    if (!msg_id || !id_len)
+        return;
+    dedupe_add(s, msg_id, id_len, seq, now);
+    char *id = strndup(msg_id, id_len);
+    if (id) {
+        free(s->last_msg_id);
+        s->last_msg_id = id;
+    }
+}
+
+int hr_stream_store_error(struct herald_stream *s, int rc, struct herald_error *err)
+{
+    if (rc == HERALD_ETOOBIG)
+        return hr_js_error(err, HR_JS_MSG_TOO_BIG);
+    if (rc == HERALD_ELIMIT)
+        return hr_js_error(err, HR_JS_STORE_FAILED,
+                           s->cfg.discard_new_per_subject ? "maximum messages per subject exceeded"
+                           : s->cfg.max_msgs > 0          ? "maximum messages exceeded"
+                                                          : "maximum bytes exceeded");
+    return hr_js_error(err, HR_JS_STORE_FAILED, herald_strerror(rc));
+}
+
 static void capture(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
 {
     struct herald_stream *s = ctx;
     struct herald_engine *e = s->e;
     struct herald_error err;
+    const char *v, *msg_id = NULL;
+    size_t vl, msg_id_len = 0;
     (void)sub;
     if (s->cfg.sealed) {
         hr_js_error(&err, HR_JS_SEALED);
@@ -421,83 +480,46 @@ static void capture(void *ctx, struct herald_sub *sub, const struct herald_msg *
         hr_js_error(&err, HR_JS_HEADER_TOO_BIG);
         goto out_reject;
     }
-    const char *v;
-    size_t vl;
-    const char *msg_id = NULL;
-    size_t msg_id_len = 0;
-    int64_t now = now_ns();
-    struct hr_stream_state st;
-    uint64_t expect;
-    bool bad = false;
-    int rollup = 0; /* 1 sub, 2 all */
-    if (msg->hdr_len) {
-        if (hr_hdr_get(msg->hdr, msg->hdr_len, "Nats-Expected-Stream", &v, &vl) &&
-            (vl != strlen(s->cfg.name) || memcmp(v, s->cfg.name, vl) != 0)) {
-            hr_js_error(&err, HR_JS_STREAM_NOT_MATCH);
-            goto out_reject;
-        }
-        if (hr_hdr_get(msg->hdr, msg->hdr_len, "Nats-Msg-Id", &v, &vl) && vl) {
-            msg_id = v;
-            msg_id_len = vl;
-            dedupe_expire(s, now);
-            struct hr_dedupe *d = hr_map_get(&s->dedupe, v, vl);
-            if (d) {
-                if (msg->reply_len) {
-                    char body[512];
-                    size_t n = format_puback(body, sizeof body, s, d->seq, true);
-                    hr_engine_reply(e, msg->reply, msg->reply_len, NULL, 0, body, n);
-                }
-                return;
+    if (msg->hdr_len && hr_hdr_get(msg->hdr, msg->hdr_len, "Nats-Batch-Id", &v, &vl)) {
+        hr_stream_batch_msg(s, msg, v, vl);
+        return;
+    }
+    if (msg->hdr_len && hr_hdr_get(msg->hdr, msg->hdr_len, "Nats-Msg-Id", &v, &vl) && vl) {
+        uint64_t seq;
+        msg_id = v;
+        msg_id_len = vl;
+        if (hr_stream_is_duplicate(s, v, vl, &seq)) {
+            if (msg->reply_len) {
+                char body[512];
+                size_t n = format_puback(body, sizeof body, s, seq, true, NULL, 0, 0);
+                hr_engine_reply(e, msg->reply, msg->reply_len, NULL, 0, body, n);
             }
-        }
-        if (hr_hdr_get(msg->hdr, msg->hdr_len, "Nats-Expected-Last-Msg-Id", &v, &vl) &&
-            (!s->last_msg_id || strlen(s->last_msg_id) != vl || memcmp(s->last_msg_id, v, vl) != 0)) {
-            hr_js_error(&err, HR_JS_WRONG_LAST_MSG_ID, s->last_msg_id ? s->last_msg_id : "");
-            goto out_reject;
-        }
-        if (hdr_u64(msg, "Nats-Expected-Last-Sequence", &expect, &bad)) {
-            ops(e)->state(s->st, &st);
-            if (bad || expect != st.last_seq) {
-                hr_js_error(&err, HR_JS_WRONG_LAST_SEQ, (unsigned long long)st.last_seq);
-                goto out_reject;
-            }
-        }
-        if (hdr_u64(msg, "Nats-Expected-Last-Subject-Sequence", &expect, &bad)) {
-            struct hr_subject_state ss = {0};
-            ops(e)->subject_state(s->st, msg->subject, msg->subject_len, &ss);
-            if (bad || expect != ss.last_seq) {
-                hr_js_error(&err, HR_JS_WRONG_LAST_SEQ, (unsigned long long)ss.last_seq);
-                goto out_reject;
-            }
-        }
-        if (hr_hdr_get(msg->hdr, msg->hdr_len, "Nats-Rollup", &v, &vl)) {
-            if (!s->cfg.allow_rollup || s->cfg.deny_purge) {
-                hr_js_error(&err, HR_JS_ROLLUP_FAILED, "rollup not permitted");
-                goto out_reject;
-            }
-            if (vl == 3 && strncasecmp(v, "sub", 3) == 0)
-                rollup = 1;
-            else if (vl == 3 && strncasecmp(v, "all", 3) == 0)
-                rollup = 2;
-            else {
-                hr_js_error(&err, HR_JS_ROLLUP_FAILED, "rollup value invalid");
-                goto out_reject;
-            }
+            return;
         }
     }
+    if (hr_stream_check_expected(s, msg->subject, msg->subject_len, msg->hdr, msg->hdr_len, &err))
+        goto out_reject;
+    int rollup = 0; /* 1 sub, 2 all */
+    if (msg->hdr_len && hr_hdr_get(msg->hdr, msg->hdr_len, "Nats-Rollup", &v, &vl)) {
+        if (!s->cfg.allow_rollup || s->cfg.deny_purge) {
+            hr_js_error(&err, HR_JS_ROLLUP_FAILED, "rollup not permitted");
+            goto out_reject;
+        }
+        if (vl == 3 && strncasecmp(v, "sub", 3) == 0)
+            rollup = 1;
+        else if (vl == 3 && strncasecmp(v, "all", 3) == 0)
+            rollup = 2;
+        else {
+            hr_js_error(&err, HR_JS_ROLLUP_FAILED, "rollup value invalid");
+            goto out_reject;
+        }
+    }
+    int64_t now = hr_now_ns();
     uint64_t seq;
     int rc = ops(e)->append(s->st, msg->subject, msg->subject_len, msg->hdr, msg->hdr_len,
                             msg->data, msg->data_len, now, &seq);
     if (rc) {
-        if (rc == HERALD_ETOOBIG)
-            hr_js_error(&err, HR_JS_MSG_TOO_BIG);
-        else if (rc == HERALD_ELIMIT)
-            hr_js_error(&err, HR_JS_STORE_FAILED,
-                        s->cfg.discard_new_per_subject ? "maximum messages per subject exceeded"
-                        : s->cfg.max_msgs > 0 ? "maximum messages exceeded"
-                                              : "maximum bytes exceeded");
-        else
-            hr_js_error(&err, HR_JS_STORE_FAILED, herald_strerror(rc));
+        hr_stream_store_error(s, rc, &err);
         goto out_reject;
     }
     if (rollup) {
@@ -505,23 +527,11 @@ static void capture(void *ctx, struct herald_sub *sub, const struct herald_msg *
         ops(e)->purge(s->st, rollup == 1 ? msg->subject : NULL, rollup == 1 ? msg->subject_len : 0,
                       seq, 0, &purged);
     }
-    if (msg_id) {
-        dedupe_add(s, msg_id, msg_id_len, seq, now);
-        char *id = strndup(msg_id, msg_id_len);
-        if (id) {
-            free(s->last_msg_id);
-            s->last_msg_id = id;
-        }
-    }
-    if (msg->reply_len && !s->cfg.no_ack) {
-        char body[512];
-        size_t n = format_puback(body, sizeof body, s, seq, false);
-        queue_ack(e, msg->reply, msg->reply_len, body, n);
-    }
+    hr_stream_note_stored(s, msg_id, msg_id_len, seq, now);
+    hr_stream_queue_ack(s, msg->reply, msg->reply_len, seq, NULL, 0, 0);
     return;
 out_reject:
-    if (!s->cfg.no_ack)
-        reply_error(s, msg, &err);
+    hr_stream_reply_error(s, msg, &err);
 }
 
 static void capture_stop(struct herald_stream *s)
@@ -556,6 +566,7 @@ static int capture_start(struct herald_stream *s)
 static void stream_free(struct herald_stream *s)
 {
     capture_stop(s);
+    hr_stream_batch_clear(s);
     dedupe_clear(s);
     free(s->last_msg_id);
     herald_stream_config_cleanup(&s->cfg);
@@ -665,7 +676,7 @@ int herald_stream_create(struct herald_engine *e, const struct herald_stream_con
         else if (e->nstreams >= MAX_STREAMS)
             rc = hr_js_error(err, HR_JS_MAX_STREAMS);
         else
-            rc = stream_open(e, &cfg, now_ns(), true, err);
+            rc = stream_open(e, &cfg, hr_now_ns(), true, err);
         if (rc == 0 && !existing)
             hr_info("stream %s created", in->name);
     }
@@ -859,12 +870,13 @@ static int restore_one(void *arg, const char *name)
 static void on_timer(uv_timer_t *t)
 {
     struct herald_engine *e = t->data;
-    int64_t now = now_ns();
+    int64_t now = hr_now_ns();
     for (size_t i = 0; i < e->nstreams; i++) {
         struct herald_stream *s = e->streams[i];
         if (s->cfg.max_age_ns > 0)
             ops(e)->expire(s->st, now);
         dedupe_expire(s, now);
+        hr_stream_batch_expire(s, now);
     }
 }
 

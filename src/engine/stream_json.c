@@ -145,6 +145,7 @@ int herald_stream_config_parse(const char *json, size_t len, struct herald_strea
     get_bool(o, "allow_rollup_hdrs", &cfg->allow_rollup);
     get_bool(o, "allow_direct", &cfg->allow_direct);
     get_bool(o, "discard_new_per_subject", &cfg->discard_new_per_subject);
+    get_bool(o, "allow_atomic", &cfg->allow_atomic);
     static const char *const unsupported[] = {"mirror", "sources", "republish", "subject_transform", NULL};
     for (size_t i = 0; unsupported[i]; i++) {
         json_t *v = json_object_get(o, unsupported[i]);
@@ -185,6 +186,8 @@ static json_t *config_object(const struct herald_stream_config *c)
         json_object_set_new(o, "description", json_string(c->description));
     if (o && c->discard_new_per_subject)
         json_object_set_new(o, "discard_new_per_subject", json_true());
+    if (o && c->allow_atomic)
+        json_object_set_new(o, "allow_atomic", json_true());
     return o;
 }
 

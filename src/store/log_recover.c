@@ -68,6 +68,13 @@ static int scan_segment(struct hr_stream_store *s, struct hr_segment *seg, uint6
     seg->size = (uint64_t)fsize; /* the read limit while scanning; the valid end after */
     int rc = 0;
     const char *why = NULL;
+    /* F3: where the open atomic batch started, and the state to roll back to. */
+    struct {
+        bool open;
+        uint64_t off, last_seq, max_seq;
+        int64_t first_ts, last_ts;
+        size_t nidx;
+    } batch = {0};
     while (off < (uint64_t)fsize) {
         struct hr_record rec;
         size_t size;
@@ -83,6 +90,17 @@ static int scan_segment(struct hr_stream_store *s, struct hr_segment *seg, uint6
             if (rec.seq <= *max_seq || rec.seq < seg->first_seq) {
                 why = "sequence out of order";
                 break;
+            }
+            if ((rec.flags & HR_REC_F_MORE) && !batch.open) {
+                batch.open = true;
+                batch.off = off;
+                batch.last_seq = seg->last_seq;
+                batch.max_seq = *max_seq;
+                batch.first_ts = seg->first_ts_ns;
+                batch.last_ts = seg->last_ts_ns;
+                batch.nidx = seg->nidx;
+            } else if (!(rec.flags & HR_REC_F_MORE)) {
+                batch.open = false;
             }
             if (seg->last_seq < seg->first_seq)
                 seg->first_ts_ns = rec.ts_ns;
@@ -101,6 +119,16 @@ static int scan_segment(struct hr_stream_store *s, struct hr_segment *seg, uint6
         off += size;
     }
     hr_buf_cleanup(&buf);
+    if (batch.open && rc == 0) {
+        /* The valid part ends inside an atomic batch: none of it was stored (F3). */
+        off = batch.off;
+        seg->last_seq = batch.last_seq;
+        *max_seq = batch.max_seq;
+        seg->first_ts_ns = batch.first_ts;
+        seg->last_ts_ns = batch.last_ts;
+        seg->nidx = batch.nidx;
+        why = "incomplete atomic batch";
+    }
     seg->size = off < (uint64_t)fsize ? off : (uint64_t)fsize;
     if (rc == 0 && seg->size < (uint64_t)fsize) {
         hr_warn("stream %s: %s at offset %" PRIu64 " of %s: cutting %" PRIu64 " bytes of torn tail",

@@ -379,49 +379,49 @@ static void resolve_subject(struct hr_stream_store *s, struct hr_subj *sj)
         sj->last = last;
 }
 
-static int log_append(struct hr_stream_store *s, const char *subject, size_t subject_len,
-                      const char *hdr, size_t hdr_len, const char *data, size_t data_len,
-                      int64_t ts_ns, uint64_t *seq_out)
+/* Checks one message against the size limits. */
+static int check_size(const struct hr_stream_store *s, size_t subject_len, size_t hdr_len,
+                      size_t data_len)
 {
-    if (s->failed || s->store->fsync_failed)
-        return HERALD_ESTORE;
     if (subject_len > UINT16_MAX)
         return HERALD_ESUBJECT;
-    size_t size = hr_record_size(subject_len, hdr_len, data_len);
-    if (size > HR_RECORD_MAX ||
+    if (hr_record_size(subject_len, hdr_len, data_len) > HR_RECORD_MAX ||
         (s->lim.max_msg_size > 0 && hdr_len + data_len > (uint64_t)s->lim.max_msg_size))
         return HERALD_ETOOBIG;
-    struct hr_subj *existing = NULL;
-    if (s->lim.discard_new) {
-        if (s->lim.max_msgs > 0 && s->msgs + 1 > (uint64_t)s->lim.max_msgs)
-            return HERALD_ELIMIT;
-        if (s->lim.max_bytes > 0 && s->bytes + size > (uint64_t)s->lim.max_bytes)
-            return HERALD_ELIMIT;
-    }
-    if (s->lim.discard_new && s->lim.discard_new_per_subject && s->lim.max_msgs_per_subject > 0) {
-        existing = hr_map_get(&s->subjects, subject, subject_len);
-        if (existing && existing->count >= (uint64_t)s->lim.max_msgs_per_subject)
-            return HERALD_ELIMIT;
-    }
-    uint64_t seq = s->last_seq + 1;
-    s->wbuf.len = 0;
-    int rc = hr_buf_reserve(&s->wbuf, size);
-    if (rc)
-        return rc;
-    struct hr_record r = {
-        .type = HR_REC_MSG, .seq = seq, .ts_ns = ts_ns, .subject = subject,
-        .subject_len = subject_len, .hdr = hdr, .hdr_len = hdr_len, .data = data,
-        .data_len = data_len,
-    };
-    s->wbuf.len = hr_record_encode(s->wbuf.data, &r);
-    rc = write_records(s, seq);
-    if (rc)
-        return rc;
+    return 0;
+}
+
+/* Discard-new checks for `n` more messages of `bytes` in total. */
+static int check_room(struct hr_stream_store *s, const struct hr_append_msg *msgs, size_t n,
+                      size_t bytes)
+{
+    if (!s->lim.discard_new)
+        return 0;
+    if (s->lim.max_msgs > 0 && s->msgs + n > (uint64_t)s->lim.max_msgs)
+        return HERALD_ELIMIT;
+    if (s->lim.max_bytes > 0 && s->bytes + bytes > (uint64_t)s->lim.max_bytes)
+        return HERALD_ELIMIT;
+    if (s->lim.discard_new_per_subject && s->lim.max_msgs_per_subject > 0)
+        for (size_t i = 0; i < n; i++) {
+            struct hr_subj *sj = hr_map_get(&s->subjects, msgs[i].subject, msgs[i].subject_len);
+            uint64_t same = 0; /* earlier messages of this batch on the same subject */
+            for (size_t j = 0; j < i; j++)
+                same += msgs[j].subject_len == msgs[i].subject_len &&
+                        memcmp(msgs[j].subject, msgs[i].subject, msgs[i].subject_len) == 0;
+            if ((sj ? sj->count : 0) + same >= (uint64_t)s->lim.max_msgs_per_subject)
+                return HERALD_ELIMIT;
+        }
+    return 0;
+}
+
+/* Bookkeeping for a message record just written at `off` of the active segment. */
+static void account_appended(struct hr_stream_store *s, const struct hr_append_msg *m, uint64_t seq,
+                             uint64_t off, size_t size, int64_t ts_ns)
+{
     struct hr_segment *seg = active_segment(s);
     if (seg->last_seq < seg->first_seq)
         seg->first_ts_ns = ts_ns;
-    hr_seg_index_add(seg, seq, seg->size, ts_ns);
-    seg->size += size;
+    hr_seg_index_add(seg, seq, off, ts_ns);
     seg->last_seq = seq;
     seg->last_ts_ns = ts_ns;
     if (s->msgs == 0)
@@ -429,21 +429,76 @@ static int log_append(struct hr_stream_store *s, const char *subject, size_t sub
     s->last_seq = seq;
     s->msgs++;
     s->bytes += size;
-    struct hr_subj *sj = hr_log_subject_track(s, subject, subject_len, seq);
-    if (!sj)
+    if (!hr_log_subject_track(s, m->subject, m->subject_len, seq))
         hr_error("stream %s: out of memory in the subject index", s->name);
-    *seq_out = seq;
+}
 
-    /* S2: limits with discard old. */
-    if (sj && s->lim.max_msgs_per_subject > 0)
-        while (sj->count > (uint64_t)s->lim.max_msgs_per_subject) {
+/* S2: limits with discard old, after appends touching `msgs`. */
+static void apply_limits(struct hr_stream_store *s, const struct hr_append_msg *msgs, size_t n)
+{
+    for (size_t i = 0; i < n && s->lim.max_msgs_per_subject > 0; i++) {
+        struct hr_subj *sj = hr_map_get(&s->subjects, msgs[i].subject, msgs[i].subject_len);
+        while (sj && sj->count > (uint64_t)s->lim.max_msgs_per_subject) {
             resolve_subject(s, sj);
             if (remove_seq(s, sj->first) != 0)
                 break;
         }
+    }
     if (!s->lim.discard_new)
         trim_front(s, over_count_or_bytes, NULL);
+}
+
+static int log_append_batch(struct hr_stream_store *s, const struct hr_append_msg *msgs, size_t n,
+                            int64_t ts_ns, uint64_t *first_seq)
+{
+    if (s->failed || s->store->fsync_failed)
+        return HERALD_ESTORE;
+    if (n == 0)
+        return HERALD_EINVAL;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = check_size(s, msgs[i].subject_len, msgs[i].hdr_len, msgs[i].data_len);
+        if (rc)
+            return rc;
+        total += hr_record_size(msgs[i].subject_len, msgs[i].hdr_len, msgs[i].data_len);
+    }
+    int rc = check_room(s, msgs, n, total);
+    if (rc)
+        return rc;
+    s->wbuf.len = 0;
+    if ((rc = hr_buf_reserve(&s->wbuf, total)) != 0)
+        return rc;
+    uint64_t seq = s->last_seq + 1;
+    for (size_t i = 0; i < n; i++) {
+        struct hr_record r = {
+            .type = HR_REC_MSG, .flags = i + 1 < n ? HR_REC_F_MORE : 0, .seq = seq + i,
+            .ts_ns = ts_ns, .subject = msgs[i].subject, .subject_len = msgs[i].subject_len,
+            .hdr = msgs[i].hdr, .hdr_len = msgs[i].hdr_len, .data = msgs[i].data,
+            .data_len = msgs[i].data_len,
+        };
+        s->wbuf.len += hr_record_encode(s->wbuf.data + s->wbuf.len, &r);
+    }
+    if ((rc = write_records(s, seq)) != 0) /* F3: one write */
+        return rc;
+    struct hr_segment *seg = active_segment(s);
+    uint64_t off = seg->size;
+    for (size_t i = 0; i < n; i++) {
+        size_t size = hr_record_size(msgs[i].subject_len, msgs[i].hdr_len, msgs[i].data_len);
+        account_appended(s, &msgs[i], seq + i, off, size, ts_ns);
+        off += size;
+    }
+    seg->size = off;
+    *first_seq = seq;
+    apply_limits(s, msgs, n);
     return 0;
+}
+
+static int log_append(struct hr_stream_store *s, const char *subject, size_t subject_len,
+                      const char *hdr, size_t hdr_len, const char *data, size_t data_len,
+                      int64_t ts_ns, uint64_t *seq_out)
+{
+    const struct hr_append_msg m = {subject, subject_len, hdr, hdr_len, data, data_len};
+    return log_append_batch(s, &m, 1, ts_ns, seq_out);
 }
 
 /* ---- reading ---------------------------------------------------------------------- */
@@ -747,6 +802,7 @@ const struct hr_store_ops hr_log_store_ops = {
     .meta_write = log_meta_write,
     .meta_read = log_meta_read,
     .append = log_append,
+    .append_batch = log_append_batch,
     .get = log_get,
     .get_next = log_get_next,
     .get_last = log_get_last,

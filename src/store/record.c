@@ -84,7 +84,7 @@ size_t hr_record_encode(char *out, const struct hr_record *r)
     size_t size = hr_record_size(r->subject_len, r->hdr_len, r->data_len);
     put_u32(out, (uint32_t)(size - 4));
     out[8] = (char)r->type;
-    out[9] = 0;
+    out[9] = (char)(r->flags & 0xff);
     put_u16(out + 10, (uint16_t)r->subject_len);
     put_u32(out + 12, (uint32_t)r->hdr_len);
     put_u64(out + 16, r->seq);
@@ -115,6 +115,7 @@ enum hr_decode_status hr_record_peek(const char *buf, size_t len, struct hr_reco
         return HR_DECODE_MORE;
     memset(r, 0, sizeof *r);
     r->type = (enum hr_record_type)(unsigned char)buf[8];
+    r->flags = (unsigned char)buf[9];
     r->subject_len = get_u16(buf + 10);
     r->hdr_len = get_u32(buf + 12);
     r->seq = get_u64(buf + 16);

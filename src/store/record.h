@@ -22,7 +22,7 @@
  *   4   4    CRC32C of bytes 8..(4+L)
  *   8   1    type: 1 message, 2 tombstone (the message `seq` was deleted),
  *                3 floor (every message with a sequence below `seq` was deleted)
- *   9   1    flags (0)
+ *   9   1    flags: bit 0 = another record of the same atomic batch follows
  *   10  2    subject length S
  *   12  4    header length H
  *   16  8    sequence
@@ -35,6 +35,8 @@
  *       truncates the file there (a torn tail).
  *   F2. Message records in a stream appear in strictly increasing sequence order, one
  *       per sequence; tombstones and floors may follow at any later point.
+ *   F3. An atomic batch is written with one write; all its records but the last carry
+ *       HR_REC_F_MORE. A log whose valid part ends inside a batch ends before the batch.
  */
 #ifndef HR_STORE_RECORD_H
 #define HR_STORE_RECORD_H
@@ -49,9 +51,11 @@
 #define HR_RECORD_MAX (72u * 1024 * 1024)
 
 enum hr_record_type { HR_REC_MSG = 1, HR_REC_TOMBSTONE = 2, HR_REC_FLOOR = 3 };
+#define HR_REC_F_MORE 0x01
 
 struct hr_record {
     enum hr_record_type type;
+    unsigned flags;
     uint64_t seq;
     int64_t ts_ns;
     const char *subject;

@@ -42,6 +42,15 @@ struct hr_store_msg {
 };
 void hr_store_msg_free(struct hr_store_msg *m);
 
+struct hr_append_msg {
+    const char *subject;
+    size_t subject_len;
+    const char *hdr;
+    size_t hdr_len;
+    const char *data;
+    size_t data_len;
+};
+
 struct hr_stream_limits {
     int64_t max_msgs;             /* <= 0: unlimited */
     int64_t max_bytes;            /* <= 0: unlimited */
@@ -86,6 +95,10 @@ struct hr_store_ops {
     int (*append)(struct hr_stream_store *s, const char *subject, size_t subject_len,
                   const char *hdr, size_t hdr_len, const char *data, size_t data_len,
                   int64_t ts_ns, uint64_t *seq);
+    /* Appends n messages atomically (F3): all or none are stored, also across a crash.
+     * *first_seq receives the first one's sequence. Limits as for append(). */
+    int (*append_batch)(struct hr_stream_store *s, const struct hr_append_msg *msgs, size_t n,
+                        int64_t ts_ns, uint64_t *first_seq);
     int (*get)(struct hr_stream_store *s, uint64_t seq, struct hr_store_msg *out);
     /* First message with sequence >= seq whose subject matches `filter` (NULL: any). */
     int (*get_next)(struct hr_stream_store *s, uint64_t seq, const char *filter,
