@@ -38,7 +38,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Optional, Sequence, Union
 
 import pytest
 
@@ -111,8 +111,9 @@ atexit.register(_kill_leftovers)
 class ServerProcess:
     """One server process on 127.0.0.1, restartable on the same port and store dir."""
 
-    def __init__(self, workdir: Path, kind: str = SERVER_KIND):
+    def __init__(self, workdir: Path, kind: str = SERVER_KIND, extra_args: Sequence[str] = ()):
         self.kind = kind
+        self.extra_args = [str(a) for a in extra_args]
         self.host = "127.0.0.1"
         self.port: int = 0
         self.workdir = Path(workdir)
@@ -157,6 +158,7 @@ class ServerProcess:
         else:
             cmd = ["nats-server", "-a", self.host, "-p", str(self.port),
                    "-js", "-sd", str(self.store_dir)]
+        cmd += self.extra_args
         cmd += shlex.split(os.environ.get("HERALD_SERVER_ARGS", ""))
         return cmd
 
@@ -268,6 +270,20 @@ class ServerProcess:
                             f"{self.log_tail()}", pytrace=False)
         return rc
 
+    def kill9(self) -> int:
+        """SIGKILL the process (a crash: no shutdown code runs) and reap it; returns its
+        exit status. start() or restart() brings it back on the same store dir."""
+        self.expected_running = False
+        assert self.proc is not None and self.proc.poll() is None, \
+            f"{self.kind} was not running when kill9() was called\n{self.log_tail()}"
+        self._stopped = True
+        self.proc.send_signal(signal.SIGKILL)
+        rc = self.proc.wait(timeout=STOP_TIMEOUT)
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+        return rc
+
     def restart(self, same_port: bool = True) -> "ServerProcess":
         """Stop (SIGTERM, checked) and start again with the same store dir (and port)."""
         port = self.port
@@ -289,6 +305,30 @@ def fresh_server(tmp_path_factory):
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path_factory) -> Callable[..., ServerProcess]:
+    """make(extra_args=(), config=None): a started server of its own with extra command-line
+    arguments; `config` is the text of a config file passed with `-c FILE` (heraldd and
+    nats-server read the same `jetstream { domain: X }` block). All are stopped (checked)
+    at the end of the test."""
+    made: list[ServerProcess] = []
+
+    def make(extra_args: Sequence[str] = (), config: Optional[str] = None) -> ServerProcess:
+        workdir = tmp_path_factory.mktemp("custom")
+        args = list(extra_args)
+        if config is not None:
+            conf = workdir / "server.conf"
+            conf.write_text(config)
+            args += ["-c", str(conf)]
+        srv = ServerProcess(workdir, extra_args=args)
+        made.append(srv)
+        return srv.start()
+
+    yield make
+    for srv in made:
+        srv.stop()
 
 
 @pytest.fixture(autouse=True)
