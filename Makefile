@@ -95,16 +95,28 @@ $(BUILD)/tests/clients/%: $(BUILD)/obj/tests/integration/clients/%.o
 	$(CC) $(LDFLAGS) $^ $(CLI_LIBS) -o $@
 
 # --- libFuzzer harnesses (clang; each links the pure codec it targets) ---------------
+# Library sources are compiled with the fuzz flags into one archive, so a harness pulls in
+# only the objects it references (the heads' handlers need the server; codecs do not).
 FUZZ_CC    ?= clang
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(shell pkg-config --cflags $(PKGS))
-build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(ENGINE_SRC) $(HEADS_SRC)
+FUZZ_LIB   := build/fuzz/libherald-fuzz.a
+build/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(COMMON_SRC) $(ENGINE_SRC) $(HEADS_SRC) $(LIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+$(FUZZ_LIB): $(patsubst %.c,build/fuzz/obj/%.o,$(COMMON_SRC) $(ENGINE_SRC) $(HEADS_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && $(AR) rcs $@ $^
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $< $(FUZZ_LIB) $(LIBS) -o $@
 fuzz: $(FUZZ_BINS)
+# New inputs go to build/fuzz/corpus-<name> (the first corpus dir); the checked-in seed
+# corpus is only read.
 fuzz-smoke: fuzz
 	@for f in $(FUZZ_BINS); do n=$$(basename $$f); \
-	  echo "fuzz smoke: $$n"; \
-	  $$f -runs=20000 -max_len=8192 tests/fuzz/corpus/$${n#fuzz_} >/dev/null 2>build/fuzz/$$n.log \
+	  echo "fuzz smoke: $$n"; mkdir -p build/fuzz/corpus-$$n; \
+	  $$f -runs=20000 -max_len=8192 build/fuzz/corpus-$$n tests/fuzz/corpus/$${n#fuzz_} \
+	    >/dev/null 2>build/fuzz/$$n.log \
 	    || { tail -40 build/fuzz/$$n.log; exit 1; }; done
 
 # --- running, testing ----------------------------------------------------------------

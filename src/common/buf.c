@@ -70,12 +70,20 @@ int hr_buf_printf(struct hr_buf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return HERALD_EINVAL;
-    int rc = hr_buf_reserve(b, (size_t)n + 1);
+    int rc = hr_buf_reserve(b, (size_t)n);
     if (rc)
         return rc;
+    /* vsnprintf writes a NUL too; use a scratch copy when that byte is past the cap. */
+    char *dst = b->cap - b->len > (size_t)n ? b->data + b->len : malloc((size_t)n + 1);
+    if (!dst)
+        return HERALD_ENOMEM;
     va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    vsnprintf(dst, (size_t)n + 1, fmt, ap);
     va_end(ap);
+    if (dst != b->data + b->len) {
+        memcpy(b->data + b->len, dst, (size_t)n);
+        free(dst);
+    }
     b->len += (size_t)n;
     return 0;
 }

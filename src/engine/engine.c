@@ -161,7 +161,7 @@ int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const 
     }
     for (size_t g = 0; g < m->ngroups; g++) {
         struct hr_match_group *grp = &m->groups[g];
-        size_t start = (size_t)((e->queue_cursor + g) % grp->len);
+        size_t start = grp->next++ % grp->len;
         for (size_t k = 0; k < grp->len; k++) {
             struct herald_sub *s = grp->members[(start + k) % grp->len];
             if (!eligible(s, origin))
@@ -171,8 +171,6 @@ int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const 
             break;
         }
     }
-    if (m->ngroups)
-        e->queue_cursor++;
     e->publish_depth--;
     hr_router_result_release(m);
     if (e->publish_depth == 0 && e->zombies)

@@ -37,7 +37,6 @@ struct herald_engine {
     char *store_dir, *js_domain;
     struct hr_router router;
     unsigned publish_depth;       /* E1 */
-    uint64_t queue_cursor;        /* spreads queue-group deliveries; survives cache changes */
     struct herald_sub *zombies;   /* E1: destroyed during a publish */
     struct herald_engine_stats stats;
     /* streams */

@@ -386,6 +386,7 @@ static struct hr_match *build_result(struct collect *c)
     p += c->plain.len;
     for (size_t i = 0; i < c->ngroups; i++) {
         struct hr_match_group *g = &m->groups[i];
+        g->next = 0;
         g->len = c->groups[i].members.len;
         g->members = p;
         memcpy(p, c->groups[i].members.items, g->len * sizeof *p);
@@ -420,6 +421,8 @@ struct hr_match *hr_router_match(struct hr_router *r, const char *subject, size_
     collect_cleanup(&c);
     if (!m)
         return NULL;
+    for (size_t i = 0; i < m->ngroups; i++)
+        m->groups[i].next = r->rr_seed++ * 2654435761u;
     /* Cache it (best effort: on OOM for the key we just do not cache). */
     if (slot->key_cap < len) {
         char *k = realloc(slot->key, len);
@@ -428,7 +431,8 @@ struct hr_match *hr_router_match(struct hr_router *r, const char *subject, size_
         slot->key = k;
         slot->key_cap = len;
     }
-    memcpy(slot->key, subject, len);
+    if (len)
+        memcpy(slot->key, subject, len);
     slot->key_len = len;
     slot->hash = h;
     slot->gen = r->gen;

@@ -67,6 +67,7 @@ struct hr_rnode {
 };
 
 struct hr_match_group {
+    uint32_t next; /* round-robin cursor; starts where the previous result's left off */
     size_t len;
     struct herald_sub **members;
 };
@@ -94,6 +95,7 @@ struct hr_router {
     struct hr_cache_slot *cache;
     size_t cache_mask;
     uint64_t cache_hits, cache_misses;
+    uint32_t rr_seed; /* varies the cursors of rebuilt results (no member starves) */
 };
 
 int hr_router_init(struct hr_router *r, size_t cache_slots);

@@ -4,7 +4,8 @@
  *
  * Error behaviour, measured against nats-server 2.9.10:
  *   - an unknown op word, an op that needs arguments but has none (`SUB\r\n`), and a
- *     payload not followed by CRLF all give 'Unknown Protocol Operation';
+ *     payload not followed by CRLF (detected at its first wrong byte) all give
+ *     'Unknown Protocol Operation'; CONNECT without its JSON is 'Parser Error';
  *   - a wrong number of arguments or a bad size closes silently in nats-server; Herald
  *     reports it as 'Parser Error' (HR_NATS_EBAD_ARGS);
  *   - a size above max_payload gives 'Maximum Payload Violation';
