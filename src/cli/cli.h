@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * Internal interface of `herald`, the command-line tool (src/cli only; nothing outside
- * src/cli includes this header, and the tool depends on nothing outside src/cli but
- * nats.c). The tool is a plain NATS client: it talks to heraldd, or to any NATS server,
- * through Debian's nats.c 3.4 (`libnats`).
+ * src/cli includes this header). The tool is a plain NATS client: it talks to heraldd, or
+ * to any NATS server, through Debian's nats.c 3.4 (`libnats`). The one exception is
+ * `herald log`, which reads heraldd's log files offline through libherald's record codec
+ * (store/record.h) and nothing else of libherald's store.
  *
  * Files:
  *   cli_main.c      main(): the command table, dispatch, `herald help`, `--version`.
@@ -12,6 +13,7 @@
  *   cli_payload.c   bounded buffers, reading stdin, {{Name}} template expansion.
  *   cli_pubsub.c    `pub` and `sub`.
  *   cli_reqreply.c  `req` and `reply`.
+ *   cli_log.c       `log verify` and `log dump`: offline reading of heraldd's log files.
  *
  * Contract:
  *   1. Exit status is one of HR_CLI_EXIT_*: 0 success, 1 runtime failure (connect, timeout,
@@ -63,6 +65,7 @@ enum {
     HR_CLI_CMD_SUB = 1u << 1,
     HR_CLI_CMD_REQ = 1u << 2,
     HR_CLI_CMD_REPLY = 1u << 3,
+    HR_CLI_CMD_LOG = 1u << 4,
     HR_CLI_CMD_GLOBAL = 0xffu, /* accepted before the command name and by every command */
 };
 
@@ -110,6 +113,16 @@ extern const struct hr_cli_cmd hr_cli_cmd_pub;
 extern const struct hr_cli_cmd hr_cli_cmd_sub;
 extern const struct hr_cli_cmd hr_cli_cmd_req;
 extern const struct hr_cli_cmd hr_cli_cmd_reply;
+extern const struct hr_cli_cmd hr_cli_cmd_log;
+
+/* --- cli_log.c ---------------------------------------------------------------------- */
+
+/* `herald log ...` with argv[0] == "log": its own options (--stream, --from, --limit,
+ * --data), parsed there because they apply to no other command. Returns HR_CLI_EXIT_*. */
+int hr_cli_log_main(int argc, char **argv);
+
+/* The help of `herald log`. */
+void hr_cli_log_help(FILE *out);
 
 /* --- cli_options.c ------------------------------------------------------------------ */
 

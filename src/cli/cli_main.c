@@ -17,6 +17,7 @@ static const struct hr_cli_cmd *const commands[] = {
     &hr_cli_cmd_sub,
     &hr_cli_cmd_req,
     &hr_cli_cmd_reply,
+    &hr_cli_cmd_log,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -26,6 +27,10 @@ static int help_command_run(int argc, char **argv)
 {
     if (argc == 2) {
         hr_cli_help_print(stdout, NULL, commands, N_COMMANDS);
+        return HR_CLI_EXIT_OK;
+    }
+    if (argc == 3 && strcmp(argv[2], "log") == 0) {
+        hr_cli_log_help(stdout);
         return HR_CLI_EXIT_OK;
     }
     for (size_t i = 0; i < N_COMMANDS; i++) {
@@ -45,6 +50,9 @@ int main(int argc, char **argv)
 
     if (argc >= 2 && strcmp(argv[1], "help") == 0)
         return help_command_run(argc, argv);
+    /* `log` has options of its own (cli_log.c); global options before it go the common way. */
+    if (argc >= 2 && strcmp(argv[1], "log") == 0)
+        return hr_cli_log_main(argc - 1, argv + 1);
 
     rc = hr_cli_opts_parse(&opts, argc, argv, commands, N_COMMANDS);
     if (rc != HR_CLI_EXIT_OK)

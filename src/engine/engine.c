@@ -140,14 +140,17 @@ static inline bool eligible(const struct herald_sub *s, const void *origin)
     return !s->dead && !(s->no_echo && origin && s->owner == origin);
 }
 
-int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const void *origin)
+/* Delivers `msg` to the subscriptions matching `route` (usually its own subject; the
+ * consumer and reply paths route by another subject but present the stream subject). */
+static int publish_routed(struct herald_engine *e, const char *route, size_t route_len,
+                          const struct herald_msg *msg, const void *origin)
 {
     size_t size = msg->hdr_len + msg->data_len;
     if (size > e->opts.max_payload)
         return HERALD_ETOOBIG;
     e->stats.msgs_in++;
     e->stats.bytes_in += size;
-    struct hr_match *m = hr_router_match(&e->router, msg->subject, msg->subject_len);
+    struct hr_match *m = hr_router_match(&e->router, route, route_len);
     if (!m)
         return HERALD_ENOMEM;
     int delivered = 0;
@@ -178,6 +181,25 @@ int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const 
     e->stats.msgs_out += (uint64_t)delivered;
     e->stats.bytes_out += (uint64_t)delivered * size;
     return delivered;
+}
+
+int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const void *origin)
+{
+    return publish_routed(e, msg->subject, msg->subject_len, msg, origin);
+}
+
+int hr_engine_publish_routed(struct herald_engine *e, const char *route, size_t route_len,
+                             const struct herald_msg *msg)
+{
+    return publish_routed(e, route, route_len, msg, NULL);
+}
+
+bool hr_engine_has_interest(struct herald_engine *e, const char *subject, size_t len)
+{
+    struct hr_match *m = hr_router_match(&e->router, subject, len);
+    bool any = m && (m->nplain || m->ngroups);
+    hr_router_result_release(m);
+    return any;
 }
 
 void *herald_find_owned_sub(struct herald_engine *e, const char *subject, size_t subject_len,

@@ -48,9 +48,20 @@ struct herald_engine {
     uv_timer_t timer;
     bool timer_started;
     struct herald_sub *api_subs[2];
+    struct herald_sub *ack_sub, *fc_sub;
+    struct hr_consumer *dirty_consumers; /* U5 */
+    uint64_t consumer_seq_gen;           /* names for ephemeral consumers */
     uint64_t api_total, api_errors;
     bool destroying;
 };
+
+/* engine.c */
+int hr_engine_publish_routed(struct herald_engine *e, const char *route, size_t route_len,
+                             const struct herald_msg *msg);
+bool hr_engine_has_interest(struct herald_engine *e, const char *subject, size_t len);
+/* Publishes `body` to `reply` after the next commit is durable (E2). */
+void hr_engine_queue_reply(struct herald_engine *e, const char *reply, size_t reply_len,
+                           const char *body, size_t body_len);
 
 /* stream.c */
 int hr_streams_init(struct herald_engine *e);

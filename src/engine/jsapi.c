@@ -15,6 +15,11 @@
  *   STREAM.MSG.GET.<s>            {"seq"|"last_by_subj"|"next_by_subj"} → message (base64)
  *   STREAM.MSG.DELETE.<s>         {"seq"} → {"success":true}
  *   DIRECT.GET.<s>[.<subject>]    the message itself with Nats-* headers, or 404 status
+ *   CONSUMER.CREATE.<s>[.<c>[.<filter>]], CONSUMER.DURABLE.CREATE.<s>.<c>
+ *                                 {"stream_name","config","action"} → consumer info
+ *   CONSUMER.INFO|DELETE.<s>.<c>, CONSUMER.NAMES|LIST.<s> {"offset"}
+ *   CONSUMER.MSG.NEXT.<s>.<c>     pull request {"batch","expires","no_wait","max_bytes",
+ *                                 "idle_heartbeat"} or a bare batch number
  *
  * Errors: {"type":…,"error":{"code":…,"err_code":…,"description":…}} with nats-server's
  * codes (jserr.h). Unknown API subjects get 10003 "bad request".
@@ -29,8 +34,10 @@
 #include "common/log.h"
 #include "common/natshdr.h"
 #include "common/subject.h"
+#include "engine/consumer_internal.h"
 #include "engine/engine_internal.h"
 #include "engine/jserr.h"
+#include "engine/stream_internal.h"
 
 #define T_PREFIX "io.nats.jetstream.api.v1."
 #define NAMES_PAGE 1024
@@ -95,6 +102,7 @@ static struct herald_stream *need_stream(struct api_req *r, const char *name)
 static int sum_stream(void *arg, struct herald_stream *s)
 {
     json_int_t *acc = arg;
+    acc[2] += (json_int_t)s->nconsumers;
     struct herald_stream_state st;
     herald_stream_state(s, &st);
     if (herald_stream_get_config(s)->storage == HERALD_STORAGE_MEMORY)
@@ -106,11 +114,11 @@ static int sum_stream(void *arg, struct herald_stream *s)
 
 static void api_info(struct api_req *r)
 {
-    json_int_t acc[2] = {0, 0};
+    json_int_t acc[3] = {0, 0, 0};
     herald_stream_each(r->e, sum_stream, acc);
-    json_t *o = json_pack("{s:I, s:I, s:I, s:i, s:{s:i, s:i, s:i, s:i}, s:{s:I, s:I}}",
+    json_t *o = json_pack("{s:I, s:I, s:I, s:I, s:{s:i, s:i, s:i, s:i}, s:{s:I, s:I}}",
                           "memory", acc[0], "storage", acc[1], "streams", (json_int_t)r->e->nstreams,
-                          "consumers", 0, "limits", "max_memory", -1, "max_storage", -1,
+                          "consumers", acc[2], "limits", "max_memory", -1, "max_storage", -1,
                           "max_streams", -1, "max_consumers", -1, "api", "total",
                           (json_int_t)r->e->api_total, "errors", (json_int_t)r->e->api_errors);
     if (o && r->e->js_domain)
@@ -361,6 +369,84 @@ static void api_direct_get(struct api_req *r, const char *name, const char *subj
     hr_buf_cleanup(&hdr);
 }
 
+/* ---- consumers ------------------------------------------------------------------ */
+
+static void api_consumer_create(struct api_req *r, const char *stream, const char *name,
+                                const char *filter, bool legacy_durable)
+{
+    struct herald_stream *s = need_stream(r, stream);
+    if (!s)
+        return;
+    json_t *jcfg = json_object_get(r->body, "config");
+    if (!jcfg) {
+        respond_js_error(r, HR_JS_CONSUMER_CONFIG_REQUIRED, NULL);
+        return;
+    }
+    const char *sn = json_string_value(json_object_get(r->body, "stream_name"));
+    if (sn && strcmp(sn, stream) != 0) {
+        respond_js_error(r, HR_JS_STREAM_MISMATCH, NULL);
+        return;
+    }
+    const char *action = json_string_value(json_object_get(r->body, "action"));
+    int act = action && strcmp(action, "create") == 0 ? 1 : action && strcmp(action, "update") == 0 ? 2 : 0;
+    struct herald_consumer_config cfg;
+    struct herald_error err;
+    herald_consumer_config_init(&cfg);
+    int rc = hr_consumer_config_parse(jcfg, &cfg, &err);
+    if (rc == 0 && name) {
+        if (cfg.name && strcmp(cfg.name, name) != 0) {
+            rc = hr_js_error(&err, HR_JS_CONSUMER_NAME_MISMATCH);
+        } else if (!cfg.name) {
+            cfg.name = strdup(name);
+            cfg.durable = legacy_durable;
+            if (!cfg.name)
+                rc = hr_js_error(&err, HR_JS_CONSUMER_CREATE, "out of memory");
+        }
+    }
+    if (rc == 0 && legacy_durable)
+        cfg.durable = true;
+    if (rc == 0 && filter && (!cfg.filter_subject || strcmp(cfg.filter_subject, filter) != 0)) {
+        if (cfg.filter_subject)
+            rc = hr_js_error(&err, HR_JS_CONSUMER_FILTER_MISMATCH);
+        else if (!(cfg.filter_subject = strdup(filter)))
+            rc = hr_js_error(&err, HR_JS_CONSUMER_CREATE, "out of memory");
+    }
+    struct hr_consumer *c = NULL;
+    if (rc == 0)
+        rc = hr_consumer_create(s, &cfg, act, &err, &c);
+    herald_consumer_config_cleanup(&cfg);
+    if (rc)
+        respond_error(r, &err);
+    else
+        respond_json(r, hr_consumer_info_json(c));
+}
+
+static struct hr_consumer *need_consumer(struct api_req *r, const char *stream, const char *name)
+{
+    struct herald_stream *s = need_stream(r, stream);
+    if (!s)
+        return NULL;
+    struct hr_consumer *c = hr_consumer_lookup(s, name);
+    if (!c)
+        respond_js_error(r, HR_JS_CONSUMER_NOT_FOUND, NULL);
+    return c;
+}
+
+static void api_consumer_names_list(struct api_req *r, const char *stream, bool list)
+{
+    struct herald_stream *s = need_stream(r, stream);
+    if (!s)
+        return;
+    json_int_t offset = json_integer_value(json_object_get(r->body, "offset"));
+    size_t limit = list ? LIST_PAGE : NAMES_PAGE;
+    json_t *arr = json_array();
+    for (size_t i = offset > 0 ? (size_t)offset : 0; arr && i < s->nconsumers && json_array_size(arr) < limit; i++)
+        json_array_append_new(arr, list ? hr_consumer_info_json(s->consumers[i])
+                                        : json_string(s->consumers[i]->cfg.name));
+    respond_json(r, json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)s->nconsumers, "offset",
+                              offset > 0 ? offset : 0, "limit", (json_int_t)limit, "consumers", arr));
+}
+
 /* ---- dispatch ------------------------------------------------------------------- */
 
 /* Copies token `i` (0-based) of `rest` (dot-separated) into out; false if absent. */
@@ -402,7 +488,7 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
     const char *rest = api + 5;
     size_t len = msg->subject_len - (size_t)(rest - msg->subject);
     struct api_req r = {.e = e, .msg = msg, .type = "error_response"};
-    if (msg->data_len) {
+    if (msg->data_len && !is(rest, len, "CONSUMER.MSG.NEXT")) {
         json_error_t jerr;
         r.body = json_loadb(msg->data, msg->data_len, 0, &jerr);
         if (!json_is_object(r.body)) {
@@ -412,7 +498,7 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
             return;
         }
     }
-    char name[HERALD_NAME_MAX + 1];
+    char name[HERALD_NAME_MAX + 1], cname[HERALD_NAME_MAX + 1];
     if (len == 4 && memcmp(rest, "INFO", 4) == 0) {
         r.type = "account_info_response";
         api_info(&r);
@@ -443,6 +529,47 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
     } else if (is(rest, len, "STREAM.MSG.DELETE") && token(rest, len, 3, name, sizeof name)) {
         r.type = "stream_msg_delete_response";
         api_msg_delete(&r, name);
+    } else if (is(rest, len, "CONSUMER.MSG.NEXT") && token(rest, len, 3, name, sizeof name) &&
+               token(rest, len, 4, cname, sizeof cname)) {
+        struct herald_stream *s = herald_stream_lookup(e, name);
+        struct hr_consumer *c = s ? hr_consumer_lookup(s, cname) : NULL;
+        if (c)
+            hr_consumer_pull_request(c, msg->reply, msg->reply_len, msg->data, msg->data_len);
+        else
+            hr_engine_reply(e, msg->reply, msg->reply_len, "NATS/1.0 404 No Messages\r\n\r\n", 30,
+                            NULL, 0);
+    } else if (is(rest, len, "CONSUMER.DURABLE.CREATE") && token(rest, len, 3, name, sizeof name) &&
+               token(rest, len, 4, cname, sizeof cname)) {
+        r.type = "consumer_create_response";
+        api_consumer_create(&r, name, cname, NULL, true);
+    } else if (is(rest, len, "CONSUMER.CREATE") && token(rest, len, 2, name, sizeof name)) {
+        r.type = "consumer_create_response";
+        bool named = token(rest, len, 3, cname, sizeof cname);
+        /* the filter is everything after the name: it may contain dots */
+        size_t pre = 16 + strlen(name) + (named ? 1 + strlen(cname) : 0); /* "CONSUMER.CREATE." */
+        char *filter = named && len > pre + 1 ? strndup(rest + pre + 1, len - pre - 1) : NULL;
+        api_consumer_create(&r, name, named ? cname : NULL, filter, false);
+        free(filter);
+    } else if (is(rest, len, "CONSUMER.INFO") && token(rest, len, 2, name, sizeof name) &&
+               token(rest, len, 3, cname, sizeof cname)) {
+        r.type = "consumer_info_response";
+        struct hr_consumer *c = need_consumer(&r, name, cname);
+        if (c)
+            respond_json(&r, hr_consumer_info_json(c));
+    } else if (is(rest, len, "CONSUMER.DELETE") && token(rest, len, 2, name, sizeof name) &&
+               token(rest, len, 3, cname, sizeof cname)) {
+        r.type = "consumer_delete_response";
+        struct hr_consumer *c = need_consumer(&r, name, cname);
+        if (c) {
+            hr_consumer_delete(c);
+            respond_json(&r, json_pack("{s:b}", "success", 1));
+        }
+    } else if (is(rest, len, "CONSUMER.NAMES") && token(rest, len, 2, name, sizeof name)) {
+        r.type = "consumer_names_response";
+        api_consumer_names_list(&r, name, false);
+    } else if (is(rest, len, "CONSUMER.LIST") && token(rest, len, 2, name, sizeof name)) {
+        r.type = "consumer_list_response";
+        api_consumer_names_list(&r, name, true);
     } else if (is(rest, len, "DIRECT.GET") && token(rest, len, 2, name, sizeof name)) {
         size_t skip = 11 + strlen(name); /* "DIRECT.GET." + name */
         char *subject = len > skip + 1 ? strndup(rest + skip + 1, len - skip - 1) : NULL;

@@ -39,6 +39,34 @@
     X(MAX_STREAMS, HERALD_ELIMIT, 400, 10027, "maximum number of streams reached")              \
     X(HEADER_TOO_BIG, HERALD_ETOOBIG, 400, 10097, "header size exceeds maximum allowed of 64k") \
     X(CONSUMER_NOT_FOUND, HERALD_ENOTFOUND, 404, 10014, "consumer not found")                   \
+    X(CONSUMER_BAD_NAME, HERALD_EINVAL, 400, 10103, "durable name can not contain '.', '*', '>'") \
+    X(CONSUMER_FILTER_NOT_SUBSET, HERALD_EINVAL, 400, 10093, "consumer filter subject is not a valid subset of the interest subjects") \
+    X(CONSUMER_INVALID_DELIVER_SUBJECT, HERALD_EINVAL, 400, 10112, "invalid push consumer deliver subject") \
+    X(CONSUMER_DELIVER_WILDCARDS, HERALD_EINVAL, 400, 10079, "consumer deliver subject has wildcards") \
+    X(CONSUMER_PUSH_MAX_WAITING, HERALD_EINVAL, 400, 10080, "consumer in push mode can not set max waiting") \
+    X(CONSUMER_FC_REQUIRES_PUSH, HERALD_EINVAL, 400, 10089, "consumer flow control requires a push based consumer") \
+    X(CONSUMER_HB_REQUIRES_PUSH, HERALD_EINVAL, 400, 10088, "consumer idle heartbeat requires a push based consumer") \
+    X(CONSUMER_MAX_WAITING_NEGATIVE, HERALD_EINVAL, 400, 10087, "consumer max waiting needs to be positive") \
+    X(CONSUMER_FC_NEEDS_HB, HERALD_EINVAL, 400, 10108, "consumer with flow control also needs heartbeats") \
+    X(CONSUMER_SMALL_HB, HERALD_EINVAL, 400, 10083, "consumer idle heartbeat needs to be >= 100ms") \
+    X(CONSUMER_ACK_WAIT_NEGATIVE, HERALD_EINVAL, 400, 10183, "consumer ack wait needs to be positive") \
+    X(CONSUMER_BACKOFF_NEGATIVE, HERALD_EINVAL, 400, 10184, "consumer backoff needs to be positive") \
+    X(CONSUMER_MAX_DELIVER_BACKOFF, HERALD_EINVAL, 400, 10116, "max deliver is required to be > length of backoff values") \
+    X(CONSUMER_MAX_PENDING_ACK_POLICY, HERALD_EINVAL, 400, 10082, "consumer requires ack policy for max ack pending") \
+    X(CONSUMER_INVALID_POLICY, HERALD_EINVAL, 400, 10094, "%s")                                 \
+    X(CONSUMER_CREATE, HERALD_EINVAL, 500, 10012, "%s")                                         \
+    X(CONSUMER_STORE_FAILED, HERALD_ESTORE, 500, 10104, "error creating store for consumer: %s") \
+    X(CONSUMER_EXISTS, HERALD_EEXIST, 400, 10148, "consumer already exists")                     \
+    X(CONSUMER_WQ_EXPLICIT_ACK, HERALD_EINVAL, 400, 10098, "workqueue stream requires explicit ack") \
+    X(CONSUMER_WQ_MULTIPLE_UNFILTERED, HERALD_EINVAL, 400, 10099, "multiple non-filtered consumers not allowed on workqueue stream") \
+    X(CONSUMER_WQ_NOT_UNIQUE, HERALD_EINVAL, 400, 10100, "filtered consumer not unique on workqueue stream") \
+    X(CONSUMER_WQ_DELIVER_ALL, HERALD_EINVAL, 400, 10101, "consumer must be deliver all on workqueue stream") \
+    X(CONSUMER_NAME_MISMATCH, HERALD_EINVAL, 400, 10017, "consumer name in subject does not match durable name in request") \
+    X(CONSUMER_CONFIG_REQUIRED, HERALD_EINVAL, 400, 10078, "consumer config required")        \
+    X(CONSUMER_FILTER_MISMATCH, HERALD_EINVAL, 400, 10131, "Consumer create request did not match filtered subject from create subject") \
+    X(CONSUMER_DURABLE_NAME_MISMATCH, HERALD_EINVAL, 400, 10132, "Consumer Durable and Name have to be equal if both are provided") \
+    X(MAX_CONSUMERS, HERALD_ELIMIT, 400, 10026, "maximum consumers limit reached")               \
+    X(REPLICAS_NEGATIVE, HERALD_EINVAL, 400, 10133, "replicas count cannot be negative")         \
     X(ATOMIC_DISABLED, HERALD_EINVAL, 400, 10174, "atomic publish is disabled")                 \
     X(ATOMIC_MISSING_SEQ, HERALD_EINVAL, 400, 10175, "atomic publish sequence is missing")      \
     X(ATOMIC_INCOMPLETE, HERALD_ECONFLICT, 400, 10176, "atomic publish batch is incomplete")    \

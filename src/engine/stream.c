@@ -23,6 +23,7 @@
 #include "common/natshdr.h"
 #include "common/subject.h"
 #include "engine/engine_internal.h"
+#include "engine/consumer_internal.h"
 #include "engine/jserr.h"
 #include "engine/stream_internal.h"
 
@@ -275,7 +276,12 @@ void hr_stream_queue_ack(struct herald_stream *s, const char *reply, size_t repl
         return;
     char body[512];
     size_t body_len = format_puback(body, sizeof body, s, seq, false, batch_id, batch_len, count);
-    struct herald_engine *e = s->e;
+    hr_engine_queue_reply(s->e, reply, reply_len, body, body_len);
+}
+
+void hr_engine_queue_reply(struct herald_engine *e, const char *reply, size_t reply_len,
+                           const char *body, size_t body_len)
+{
     struct hr_pending_ack *a = malloc(sizeof *a + reply_len + body_len);
     if (!a) {
         hr_error("out of memory queueing a PubAck; the publisher will time out and retry");
@@ -285,7 +291,8 @@ void hr_stream_queue_ack(struct herald_stream *s, const char *reply, size_t repl
     a->reply_len = reply_len;
     a->body_len = body_len;
     memcpy(a->data, reply, reply_len);
-    memcpy(a->data + reply_len, body, body_len);
+    if (body_len)
+        memcpy(a->data + reply_len, body, body_len);
     if (e->acks_tail)
         e->acks_tail->next = a;
     else
@@ -321,7 +328,10 @@ static void on_commit(void *arg, int status)
 
 void herald_engine_commit(struct herald_engine *e)
 {
-    if (!e->store || !e->acks_head)
+    if (!e->store)
+        return;
+    hr_consumers_pump(e); /* U5 */
+    if (!e->acks_head)
         return;
     struct hr_ack_batch *b = malloc(sizeof *b);
     if (!b)
@@ -412,7 +422,7 @@ int hr_stream_check_expected(struct herald_stream *s, const char *subject, size_
     if (hr_hdr_get(hdr, hdr_len, "Nats-Expected-Stream", &v, &vl) &&
         (vl != strlen(s->cfg.name) || memcmp(v, s->cfg.name, vl) != 0))
         return hr_js_error(err, HR_JS_STREAM_NOT_MATCH);
-    if (hr_hdr_get(hdr, hdr_len, "Nats-Expected-Last-Msg-Id", &v, &vl) &&
+    if (hr_hdr_get(hdr, hdr_len, "Nats-Expected-Last-Msg-Id", &v, &vl) && vl &&
         (!s->last_msg_id || strlen(s->last_msg_id) != vl || memcmp(s->last_msg_id, v, vl) != 0))
         return hr_js_error(err, HR_JS_WRONG_LAST_MSG_ID, s->last_msg_id ? s->last_msg_id : "");
     if (hdr_u64(hdr, hdr_len, "Nats-Expected-Last-Sequence", &expect, &bad)) {
@@ -442,14 +452,26 @@ bool hr_stream_is_duplicate(struct herald_stream *s, const char *id, size_t len,
 void hr_stream_note_stored(struct herald_stream *s, const char *msg_id, size_t id_len,
                            uint64_t seq, int64_t now)
 {
+    /* The last msg id is the last stored message's own, none when it had none (nats-server's
+     * lmsgId): Nats-Expected-Last-Msg-Id compares with the stream's last message. */
+    free(s->last_msg_id);
+    s->last_msg_id = NULL;
     if (!msg_id || !id_len)
         return;
     dedupe_add(s, msg_id, id_len, seq, now);
-    char *id = strndup(msg_id, id_len);
-    if (id) {
-        free(s->last_msg_id);
-        s->last_msg_id = id;
+    s->last_msg_id = strndup(msg_id, id_len);
+}
+
+void hr_stream_notify_stored(struct herald_stream *s, uint64_t seq, const char *subject, size_t len)
+{
+    bool interested = false;
+    for (size_t i = 0; i < s->nconsumers; i++) {
+        hr_consumer_on_stored(s->consumers[i], seq, subject, len);
+        interested = interested || hr_consumer_filter_matches(s->consumers[i], subject, len);
     }
+    /* Interest retention keeps a message only while some consumer wants it. */
+    if (s->cfg.retention == HERALD_RETENTION_INTEREST && !interested)
+        ops(s->e)->remove(s->st, seq);
 }
 
 int hr_stream_store_error(struct herald_stream *s, int rc, struct herald_error *err)
@@ -528,6 +550,7 @@ static void capture(void *ctx, struct herald_sub *sub, const struct herald_msg *
                       seq, 0, &purged);
     }
     hr_stream_note_stored(s, msg_id, msg_id_len, seq, now);
+    hr_stream_notify_stored(s, seq, msg->subject, msg->subject_len);
     hr_stream_queue_ack(s, msg->reply, msg->reply_len, seq, NULL, 0, 0);
     return;
 out_reject:
@@ -696,14 +719,17 @@ int herald_stream_update(struct herald_engine *e, const struct herald_stream_con
     if (config_copy(&cfg, in))
         return hr_js_error(err, HR_JS_STREAM_UPDATE, "out of memory");
     int rc = config_check(e, &cfg, s, err);
+    /* As nats-server's configUpdateCheck: these refusals are invalid configs (10052). */
     if (rc == 0 && cfg.storage != s->cfg.storage)
-        rc = hr_js_error(err, HR_JS_STREAM_UPDATE, "stream configuration update can not change storage type");
+        rc = hr_js_error(err, HR_JS_STREAM_INVALID_CONFIG, "stream configuration update can not change storage type");
+    if (rc == 0 && cfg.retention != s->cfg.retention)
+        rc = hr_js_error(err, HR_JS_STREAM_INVALID_CONFIG, "stream configuration update can not change retention policy");
     if (rc == 0 && s->cfg.sealed && !cfg.sealed)
-        rc = hr_js_error(err, HR_JS_STREAM_UPDATE, "stream configuration update can not unseal a sealed stream");
+        rc = hr_js_error(err, HR_JS_STREAM_INVALID_CONFIG, "stream configuration update can not unseal a sealed stream");
     if (rc == 0 && s->cfg.deny_delete && !cfg.deny_delete)
-        rc = hr_js_error(err, HR_JS_STREAM_UPDATE, "stream configuration update can not cancel deny message deletes");
+        rc = hr_js_error(err, HR_JS_STREAM_INVALID_CONFIG, "stream configuration update can not cancel deny message deletes");
     if (rc == 0 && s->cfg.deny_purge && !cfg.deny_purge)
-        rc = hr_js_error(err, HR_JS_STREAM_UPDATE, "stream configuration update can not cancel deny purge");
+        rc = hr_js_error(err, HR_JS_STREAM_INVALID_CONFIG, "stream configuration update can not cancel deny purge");
     if (rc) {
         herald_stream_config_cleanup(&cfg);
         return rc;
@@ -732,6 +758,7 @@ int herald_stream_delete(struct herald_engine *e, const char *name, struct heral
         return hr_js_error(err, HR_JS_STREAM_NOT_FOUND);
     registry_remove(e, s);
     capture_stop(s);
+    hr_consumers_close(s, true);
     int rc = ops(e)->stream_remove(s->st);
     if (rc)
         hr_warn("stream %s: removing its files: %s", name, herald_strerror(rc));
@@ -749,7 +776,8 @@ void herald_stream_state(struct herald_stream *s, struct herald_stream_state *ou
     *out = (struct herald_stream_state){
         .msgs = st.msgs, .bytes = st.bytes, .first_seq = st.first_seq, .last_seq = st.last_seq,
         .first_ts_ns = st.first_ts_ns, .last_ts_ns = st.last_ts_ns,
-        .num_subjects = st.num_subjects, .num_deleted = st.num_deleted, .consumer_count = 0,
+        .num_subjects = st.num_subjects, .num_deleted = st.num_deleted,
+        .consumer_count = s->nconsumers,
     };
 }
 
@@ -829,6 +857,24 @@ int herald_stream_subjects(struct herald_stream *s, const char *filter,
 
 /* ---- start-up, timers, shutdown --------------------------------------------------- */
 
+/* Rebuilds the duplicate window from the Nats-Msg-Id headers of the messages stored within
+ * it, as nats-server does at start-up: a publisher retrying across a restart is answered
+ * "duplicate" instead of storing a second copy. */
+static void dedupe_rebuild(struct herald_stream *s)
+{
+    const struct hr_store_ops *o = ops(s->e);
+    uint64_t seq = o->seq_for_time(s->st, hr_now_ns() - s->cfg.duplicate_window_ns);
+    struct hr_store_msg m;
+    while (seq && o->get_next(s->st, seq, NULL, 0, &m) == 0) {
+        const char *v;
+        size_t vl;
+        if (m.hdr_len && hr_hdr_get(m.hdr, m.hdr_len, "Nats-Msg-Id", &v, &vl) && vl)
+            dedupe_add(s, v, vl, m.seq, m.ts_ns);
+        seq = m.seq + 1;
+        hr_store_msg_free(&m);
+    }
+}
+
 static int restore_one(void *arg, const char *name)
 {
     struct herald_engine *e = arg;
@@ -861,6 +907,10 @@ static int restore_one(void *arg, const char *name)
     json_decref(root);
     if (rc == 0)
         rc = stream_open(e, &cfg, created, false, &err);
+    if (rc == 0) {
+        dedupe_rebuild(herald_stream_lookup(e, name));
+        hr_consumers_restore(herald_stream_lookup(e, name));
+    }
     if (rc)
         hr_error("stream %s: cannot restore: %s", name, rc == HERALD_ECORRUPT ? "bad meta.json" : err.description);
     herald_stream_config_cleanup(&cfg);
@@ -899,6 +949,9 @@ int hr_streams_init(struct herald_engine *e)
     rc = ops(e)->stream_list(e->store, restore_one, e);
     if (rc)
         return rc;
+    hr_consumers_finish_restore(e);
+    if ((rc = hr_acks_start(e)) != 0)
+        return rc;
     uv_timer_init(e->opts.loop, &e->timer);
     e->timer.data = e;
     uv_timer_start(&e->timer, on_timer, 1000, 1000);
@@ -913,9 +966,11 @@ void hr_streams_cleanup(struct herald_engine *e)
     if (e->timer_started)
         uv_close((uv_handle_t *)&e->timer, NULL);
     hr_jsapi_stop(e);
+    hr_acks_stop(e);
     while (e->nstreams) {
         struct herald_stream *s = e->streams[--e->nstreams];
         capture_stop(s);
+        hr_consumers_close(s, false);
         ops(e)->stream_close(s->st);
         stream_free(s);
     }

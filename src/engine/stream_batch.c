@@ -157,10 +157,12 @@ static void batch_commit(struct herald_stream *s, struct hr_batch **pp, const st
         goto out_reject;
     }
     for (i = 0; i < b->count; i++) {
-        const char *v;
-        size_t vl;
-        if (msgs[i].hdr_len && hr_hdr_get(msgs[i].hdr, msgs[i].hdr_len, "Nats-Msg-Id", &v, &vl))
-            hr_stream_note_stored(s, v, vl, first + i, now);
+        const char *v = NULL;
+        size_t vl = 0;
+        if (msgs[i].hdr_len)
+            hr_hdr_get(msgs[i].hdr, msgs[i].hdr_len, "Nats-Msg-Id", &v, &vl);
+        hr_stream_note_stored(s, v, vl, first + i, now); /* every message: last msg id */
+        hr_stream_notify_stored(s, first + i, msgs[i].subject, msgs[i].subject_len);
     }
     hr_stream_queue_ack(s, msg->reply, msg->reply_len, first + b->count - 1, b->id, b->id_len,
                         (size_t)b->count);

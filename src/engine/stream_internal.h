@@ -45,7 +45,11 @@ struct herald_stream {
     char *last_msg_id;
     struct hr_batch *batches; /* T2: open atomic batches */
     size_t nbatches;
+    struct hr_consumer **consumers; /* sorted by name */
+    size_t nconsumers, consumers_cap;
 };
+
+struct hr_consumer;
 
 
 /* stream.c */
@@ -61,6 +65,8 @@ void hr_stream_reply_error(struct herald_stream *s, const struct herald_msg *msg
 void hr_stream_queue_ack(struct herald_stream *s, const char *reply, size_t reply_len,
                          uint64_t seq, const char *batch_id, size_t batch_len, size_t count);
 int hr_stream_store_error(struct herald_stream *s, int rc, struct herald_error *err);
+/* A message was stored: consumers learn of it; interest retention may drop it at once. */
+void hr_stream_notify_stored(struct herald_stream *s, uint64_t seq, const char *subject, size_t len);
 
 /* stream_batch.c */
 void hr_stream_batch_msg(struct herald_stream *s, const struct herald_msg *msg,

@@ -61,9 +61,23 @@ struct hr_subj {
     char *subject;
     size_t len;
     uint64_t first, last, count;
+    bool first_exact; /* else `first` is only a lower bound (L4) */
 };
 
 struct hr_log_store;
+
+#define HR_CONSUMER_NAME_MAX 255
+
+struct hr_consumer_log {
+    struct hr_stream_store *stream;
+    char *name;
+    char *path;
+    int fd;
+    uint64_t size;
+    bool dirty, failed;
+    struct hr_buf wbuf;
+    struct hr_consumer_log *next; /* the stream's list */
+};
 
 struct hr_stream_store {
     struct hr_log_store *store;
@@ -80,6 +94,7 @@ struct hr_stream_store {
     struct hr_seqset deleted;
     bool failed; /* S3: read-only until restart */
     struct hr_buf wbuf;
+    struct hr_consumer_log *clogs; /* open consumer state logs */
     struct hr_stream_store *next; /* store's list */
 };
 
@@ -119,6 +134,7 @@ struct hr_log_store {
     struct hr_fd_grave *grave;
     bool fsync_failed;
     uint64_t fsyncs, fsync_ns_total;
+    int handles_open; /* loop handles not yet closed; the last close callback frees us */
 };
 
 /* log_segment.c */
@@ -158,6 +174,17 @@ extern const struct hr_store_ops hr_log_store_ops;
 
 /* log_recover.c */
 int hr_log_recover(struct hr_stream_store *s);
+
+/* log_consumer.c */
+int hr_clog_open(struct hr_stream_store *s, const char *name, struct hr_consumer_log **out);
+int hr_clog_replay(struct hr_consumer_log *c, int (*cb)(void *arg, const char *rec, size_t len),
+                   void *arg);
+int hr_clog_append(struct hr_consumer_log *c, const void *data, size_t len);
+int hr_clog_rewrite(struct hr_consumer_log *c, const void *data, size_t len);
+uint64_t hr_clog_size(const struct hr_consumer_log *c);
+void hr_clog_close(struct hr_consumer_log *c);
+int hr_clog_remove(struct hr_consumer_log *c);
+int hr_clog_list(struct hr_stream_store *s, int (*cb)(void *arg, const char *name), void *arg);
 
 /* log_sync.c */
 int hr_log_sync_start(struct hr_log_store *ls);

@@ -146,7 +146,8 @@ int hr_log_recover(struct hr_stream_store *s)
     int rc = s->io->list(s->io, s->dir, collect_segments, &names);
     if (rc)
         goto out_names;
-    qsort(names.v, names.n, sizeof *names.v, cmp_names);
+    if (names.n) /* names.v is NULL when there are none: qsort's pointer must not be */
+        qsort(names.v, names.n, sizeof *names.v, cmp_names);
     uint64_t max_seq = 0, floor = 0;
     struct hr_seqset tombs = {0};
     for (size_t i = 0; i < names.n; i++) {

@@ -135,8 +135,12 @@ void hr_seg_close(struct hr_stream_store *s, struct hr_segment *seg, bool unlink
         }
     if (unlink_file)
         s->io->unlink(s->io, seg->path);
-    if (seg->fd >= 0)
-        hr_log_retire_fd(s->store, s->io, seg->fd); /* L5 */
+    if (seg->fd >= 0) {
+        if (s->memory) /* never in a sync; its file system may go right after this */
+            s->io->close(s->io, seg->fd);
+        else
+            hr_log_retire_fd(s->store, s->io, seg->fd); /* L5 */
+    }
     seg_free(seg);
 }
 

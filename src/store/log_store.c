@@ -102,6 +102,18 @@ out_free:
 
 static void log_stream_close(struct hr_stream_store *s)
 {
+    /* S5: flushes queued for the next sync may cover appends to this stream, and that
+     * sync will not see its segments once they are closed: sync them now. */
+    struct hr_log_store *ls = s->store;
+    for (size_t i = 0; i < s->nsegs && !s->memory && ls->thread_started; i++) {
+        struct hr_segment *seg = s->segs[i];
+        if (seg->dirty && s->io->fdatasync(s->io, seg->fd) != 0 && !ls->fsync_failed) {
+            ls->fsync_failed = true;
+            hr_error("stream %s: fdatasync failed at close; refusing writes until restart",
+                     s->name);
+        }
+        seg->dirty = false;
+    }
     unlist(s);
     stream_free(s);
 }
@@ -117,13 +129,38 @@ static int remove_file(void *arg, const char *name)
     return 0;
 }
 
+struct remove_ctx {
+    struct hr_stream_store *s;
+    const char *dir;
+};
+
+static int remove_in(void *arg, const char *name)
+{
+    struct remove_ctx *ctx = arg;
+    char *p = path_join(ctx->dir, name);
+    if (p) {
+        ctx->s->io->unlink(ctx->s->io, p);
+        free(p);
+    }
+    return 0;
+}
+
 static int log_stream_remove(struct hr_stream_store *s)
 {
     unlist(s);
     while (s->nsegs)
         hr_seg_close(s, s->segs[s->nsegs - 1], false);
+    while (s->clogs)
+        hr_clog_remove(s->clogs);
     int rc = 0;
     if (!s->memory) {
+        char *consumers = path_join(s->dir, "consumers");
+        if (consumers) {
+            struct remove_ctx ctx = {s, consumers};
+            s->io->list(s->io, consumers, remove_in, &ctx);
+            s->io->rmdir(s->io, consumers);
+            free(consumers);
+        }
         s->io->list(s->io, s->dir, remove_file, s);
         rc = s->io->rmdir(s->io, s->dir);
     }
@@ -166,7 +203,9 @@ static void log_destroy(struct hr_store *st)
     while (ls->streams)
         log_stream_close(ls->streams);
     free(ls->dir);
-    free(ls);
+    ls->dir = NULL;
+    if (ls->handles_open == 0) /* else the last handle's close callback frees it */
+        free(ls);
 }
 
 /* The stream operations live in log_stream.c; this file adds the lifecycle ones. */
@@ -207,7 +246,8 @@ int hr_log_store_create(const struct hr_log_store_options *opts, struct hr_store
         rc = hr_log_sync_start(ls);
     if (rc) {
         free(ls->dir);
-        free(ls);
+        if (ls->handles_open == 0) /* else the close callback frees it */
+            free(ls);
         return rc;
     }
     *out = &ls->base;

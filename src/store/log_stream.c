@@ -102,6 +102,7 @@ struct hr_subj *hr_log_subject_track(struct hr_stream_store *s, const char *subj
         sj->subject[len] = '\0';
         sj->len = len;
         sj->first = seq;
+        sj->first_exact = true;
         if (hr_map_put(&s->subjects, sj->subject, len, sj)) {
             free(sj->subject);
             free(sj);
@@ -149,8 +150,10 @@ void hr_log_note_removed(struct hr_stream_store *s, const char *subject, size_t 
             free(sj->subject);
             free(sj);
         } else {
-            if (seq == sj->first)
+            if (seq == sj->first) {
                 sj->first = seq + 1; /* L4: a lower bound */
+                sj->first_exact = false;
+            }
             if (seq == sj->last)
                 sj->last = LAST_UNKNOWN;
         }
@@ -238,7 +241,11 @@ static int write_records(struct hr_stream_store *s, uint64_t next_seq)
     if (s->failed)
         return HERALD_ESTORE;
     struct hr_segment *seg = active_segment(s);
-    if (!seg || (seg->size + s->wbuf.len > s->store->segment_bytes && seg->size > HR_SEG_HEADER_SIZE)) {
+    /* A segment is named by its first sequence: one that holds no message yet (only
+     * tombstones or floors written since it was created at next_seq) is not rolled, or
+     * the new file would get the same name and O_TRUNC would wipe it. */
+    if (!seg || (seg->size + s->wbuf.len > s->store->segment_bytes &&
+                 seg->size > HR_SEG_HEADER_SIZE && seg->first_seq < next_seq)) {
         int rc = hr_seg_create(s, next_seq, &seg);
         if (rc) {
             hr_error("stream %s: cannot create a segment: %s", s->name, herald_strerror(rc));
@@ -353,7 +360,8 @@ static bool below_seq(struct hr_stream_store *s, const struct hr_record *r, void
 /* L4: finds the exact first and last live sequence of a subject. */
 static void resolve_subject(struct hr_stream_store *s, struct hr_subj *sj)
 {
-    if (hr_log_is_live(s, sj->first) && sj->last != LAST_UNKNOWN)
+    /* A live `first` is not enough: as a lower bound it may be another subject's. */
+    if (sj->first_exact && sj->last != LAST_UNKNOWN)
         return;
     struct hr_log_iter it;
     hr_log_iter_init(&it, s, sj->first > s->first_seq ? sj->first : s->first_seq);
@@ -373,8 +381,10 @@ static void resolve_subject(struct hr_stream_store *s, struct hr_subj *sj)
             break;
     }
     hr_log_iter_cleanup(&it);
-    if (first)
+    if (first) {
         sj->first = first;
+        sj->first_exact = true;
+    }
     if (need_last && last)
         sj->last = last;
 }
@@ -436,14 +446,18 @@ static void account_appended(struct hr_stream_store *s, const struct hr_append_m
 /* S2: limits with discard old, after appends touching `msgs`. */
 static void apply_limits(struct hr_stream_store *s, const struct hr_append_msg *msgs, size_t n)
 {
+    bool removed = false;
     for (size_t i = 0; i < n && s->lim.max_msgs_per_subject > 0; i++) {
         struct hr_subj *sj = hr_map_get(&s->subjects, msgs[i].subject, msgs[i].subject_len);
         while (sj && sj->count > (uint64_t)s->lim.max_msgs_per_subject) {
             resolve_subject(s, sj);
             if (remove_seq(s, sj->first) != 0)
                 break;
+            removed = true;
         }
     }
+    if (removed) /* L3: a KV bucket's old segments die by per-subject removals alone */
+        hr_log_unlink_dead_segments(s);
     if (!s->lim.discard_new)
         trim_front(s, over_count_or_bytes, NULL);
 }
@@ -738,6 +752,76 @@ static int log_subjects(struct hr_stream_store *s, const char *filter, size_t fi
     return 0;
 }
 
+static size_t deleted_between(const struct hr_stream_store *s, uint64_t lo, uint64_t hi)
+{
+    /* entries of the deleted set in [lo, hi] (the set is sorted) */
+    size_t a = s->deleted.head, b = s->deleted.len;
+    size_t l = a, h = b;
+    while (l < h) {
+        size_t m = (l + h) / 2;
+        if (s->deleted.v[m] < lo)
+            l = m + 1;
+        else
+            h = m;
+    }
+    size_t first = l;
+    l = first, h = b;
+    while (l < h) {
+        size_t m = (l + h) / 2;
+        if (s->deleted.v[m] <= hi)
+            l = m + 1;
+        else
+            h = m;
+    }
+    return l - first;
+}
+
+static uint64_t log_count_from(struct hr_stream_store *s, uint64_t seq, const char *filter,
+                               size_t filter_len)
+{
+    if (seq < s->first_seq)
+        seq = s->first_seq;
+    if (s->msgs == 0 || seq > s->last_seq)
+        return 0;
+    bool all = !filter || !filter_len || (filter_len == 1 && filter[0] == '>');
+    if (all)
+        return s->last_seq - seq + 1 - deleted_between(s, seq, s->last_seq);
+    /* Whole subjects from the index; a subject straddling `seq` is counted by a scan. */
+    uint64_t n = 0, scan_from = UINT64_MAX;
+    for (size_t i = 0; i < s->subjects.cap; i++) {
+        struct hr_subj *sj = s->subjects.slots[i].hash ? s->subjects.slots[i].val : NULL;
+        if (!sj || !hr_subject_matches(filter, filter_len, sj->subject, sj->len))
+            continue;
+        if (sj->first >= seq && sj->first_exact)
+            n += sj->count;
+        else if (sj->last != UINT64_MAX && sj->last < seq)
+            continue;
+        else if (scan_from == UINT64_MAX || scan_from > seq)
+            scan_from = seq;
+    }
+    if (scan_from == UINT64_MAX)
+        return n;
+    /* Exact for the straddling subjects: count their live messages from seq on. */
+    struct hr_log_iter it;
+    hr_log_iter_init(&it, s, scan_from);
+    struct hr_record rec;
+    size_t size;
+    uint64_t scanned = 0;
+    while (hr_log_iter_next(&it, &rec, &size) == 1) {
+        if (rec.seq < seq || !hr_log_is_live(s, rec.seq))
+            continue;
+        if (!hr_subject_matches(filter, filter_len, rec.subject, rec.subject_len))
+            continue;
+        struct hr_subj *sj = hr_map_get(&s->subjects, rec.subject, rec.subject_len);
+        if (sj && !(sj->first >= seq && sj->first_exact))
+            n++;
+        scanned++;
+    }
+    hr_log_iter_cleanup(&it);
+    (void)scanned;
+    return n;
+}
+
 static int log_set_limits(struct hr_stream_store *s, const struct hr_stream_limits *lim)
 {
     s->lim = *lim;
@@ -812,5 +896,13 @@ const struct hr_store_ops hr_log_store_ops = {
     .state = log_state,
     .subject_state = log_subject_state,
     .subjects = log_subjects,
+    .count_from = log_count_from,
+    .consumer_open = hr_clog_open,
+    .consumer_replay = hr_clog_replay,
+    .consumer_append = hr_clog_append,
+    .consumer_rewrite = hr_clog_rewrite,
+    .consumer_close = hr_clog_close,
+    .consumer_remove = hr_clog_remove,
+    .consumer_list = hr_clog_list,
     .expire = log_expire,
 };

@@ -100,7 +100,23 @@ void hr_log_retire_fd(struct hr_log_store *ls, struct hr_io *io, int fd)
     }
 }
 
-/* Snapshots the dirty file segments into sync_fds; returns how many. Loop thread. */
+/* Adds fd to sync_fds; false when out of memory (the file stays dirty for next time). */
+static bool push_fd(struct hr_log_store *ls, size_t *n, int fd)
+{
+    if (*n == ls->sync_cap) {
+        size_t cap = ls->sync_cap ? ls->sync_cap * 2 : 16;
+        int *p = realloc(ls->sync_fds, cap * sizeof *p);
+        if (!p)
+            return false;
+        ls->sync_fds = p;
+        ls->sync_cap = cap;
+    }
+    ls->sync_fds[(*n)++] = fd;
+    return true;
+}
+
+/* Snapshots the dirty segments and consumer logs into sync_fds; returns how many.
+ * Loop thread. */
 static size_t collect_dirty(struct hr_log_store *ls)
 {
     size_t n = 0;
@@ -109,19 +125,12 @@ static size_t collect_dirty(struct hr_log_store *ls)
             continue;
         for (size_t i = 0; i < s->nsegs; i++) {
             struct hr_segment *seg = s->segs[i];
-            if (!seg->dirty)
-                continue;
-            if (n == ls->sync_cap) {
-                size_t cap = ls->sync_cap ? ls->sync_cap * 2 : 16;
-                int *p = realloc(ls->sync_fds, cap * sizeof *p);
-                if (!p)
-                    return n; /* the rest stay dirty for the next round */
-                ls->sync_fds = p;
-                ls->sync_cap = cap;
-            }
-            ls->sync_fds[n++] = seg->fd;
-            seg->dirty = false;
+            if (seg->dirty && push_fd(ls, &n, seg->fd))
+                seg->dirty = false;
         }
+        for (struct hr_consumer_log *c = s->clogs; c; c = c->next)
+            if (c->dirty && push_fd(ls, &n, c->fd))
+                c->dirty = false;
     }
     return n;
 }
@@ -207,6 +216,15 @@ static void on_interval(uv_timer_t *t)
         start_sync(ls);
 }
 
+/* libuv owns a handle's memory until its close callback: `ls` is freed by the last one
+ * (destroy leaves it to them when handles are open). */
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct hr_log_store *ls = h->data;
+    if (--ls->handles_open == 0)
+        free(ls);
+}
+
 int hr_log_sync_start(struct hr_log_store *ls)
 {
     if (!ls->loop || ls->sync == HR_SYNC_NEVER)
@@ -215,15 +233,19 @@ int hr_log_sync_start(struct hr_log_store *ls)
     pthread_cond_init(&ls->cv, NULL);
     uv_async_init(ls->loop, &ls->async, on_sync_done);
     ls->async.data = ls;
+    ls->handles_open++;
     uv_unref((uv_handle_t *)&ls->async); /* the store never keeps the loop alive alone */
     if (pthread_create(&ls->thread, NULL, sync_thread, ls) != 0) {
-        uv_close((uv_handle_t *)&ls->async, NULL);
+        uv_close((uv_handle_t *)&ls->async, on_handle_closed);
+        pthread_mutex_destroy(&ls->mu);
+        pthread_cond_destroy(&ls->cv);
         return HERALD_ENOMEM;
     }
     ls->thread_started = true;
     if (ls->sync == HR_SYNC_INTERVAL) {
         uv_timer_init(ls->loop, &ls->interval_timer);
         ls->interval_timer.data = ls;
+        ls->handles_open++;
         uv_timer_start(&ls->interval_timer, on_interval, (uint64_t)ls->sync_interval_ms,
                        (uint64_t)ls->sync_interval_ms);
         uv_unref((uv_handle_t *)&ls->interval_timer);
@@ -241,21 +263,38 @@ void hr_log_sync_stop(struct hr_log_store *ls)
     pthread_mutex_unlock(&ls->mu);
     pthread_join(ls->thread, NULL);
     ls->thread_started = false;
+    int result = 0;
+    if (ls->sync_requested) {
+        /* The thread stopped before starting the sync it was asked for: those
+         * descriptors are off the dirty list, so sync them here, before any closes. */
+        for (size_t i = 0; i < ls->sync_nfds; i++) {
+            int rc = ls->io->fdatasync(ls->io, ls->sync_fds[i]);
+            if (rc && !result)
+                result = rc;
+        }
+    } else if (ls->sync_done) {
+        result = ls->sync_result; /* finished, but on_sync_done will not run now */
+    }
+    ls->sync_requested = ls->sync_done = ls->sync_inflight = false; /* closes are direct now */
     bury_fds(ls);
     /* Whatever was written is made durable before we go (streams are still open). */
     size_t n = collect_dirty(ls);
-    int result = 0;
     for (size_t i = 0; i < n; i++) {
         int rc = ls->io->fdatasync(ls->io, ls->sync_fds[i]);
         if (rc && !result)
             result = rc;
     }
-    run_waiters(ls->inflight_waiters, result ? HERALD_ESTORE : 0);
-    run_waiters(ls->next_waiters, result ? HERALD_ESTORE : 0);
+    if (result && !ls->fsync_failed) {
+        ls->fsync_failed = true;
+        hr_error("store: fdatasync failed: %s", herald_strerror(result));
+    }
+    int status = ls->fsync_failed ? HERALD_ESTORE : 0;
+    run_waiters(ls->inflight_waiters, status);
+    run_waiters(ls->next_waiters, status);
     ls->inflight_waiters = ls->next_waiters = NULL;
-    uv_close((uv_handle_t *)&ls->async, NULL);
+    uv_close((uv_handle_t *)&ls->async, on_handle_closed);
     if (ls->sync == HR_SYNC_INTERVAL)
-        uv_close((uv_handle_t *)&ls->interval_timer, NULL);
+        uv_close((uv_handle_t *)&ls->interval_timer, on_handle_closed);
     free(ls->sync_fds);
     pthread_mutex_destroy(&ls->mu);
     pthread_cond_destroy(&ls->cv);

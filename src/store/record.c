@@ -120,7 +120,8 @@ enum hr_decode_status hr_record_peek(const char *buf, size_t len, struct hr_reco
     r->hdr_len = get_u32(buf + 12);
     r->seq = get_u64(buf + 16);
     r->ts_ns = (int64_t)get_u64(buf + 24);
-    if ((r->type != HR_REC_MSG && r->type != HR_REC_TOMBSTONE && r->type != HR_REC_FLOOR) ||
+    if ((r->type != HR_REC_MSG && r->type != HR_REC_TOMBSTONE && r->type != HR_REC_FLOOR &&
+         r->type != HR_REC_CONSUMER) ||
         r->hdr_len > l - (HR_RECORD_FIXED - 4) ||
         r->subject_len > l - (HR_RECORD_FIXED - 4) - r->hdr_len)
         return HR_DECODE_CORRUPT;

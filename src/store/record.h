@@ -21,7 +21,8 @@
  *   0   4    length L of the rest of the record (from offset 4; 28 + subject + hdr + data)
  *   4   4    CRC32C of bytes 8..(4+L)
  *   8   1    type: 1 message, 2 tombstone (the message `seq` was deleted),
- *                3 floor (every message with a sequence below `seq` was deleted)
+ *                3 floor (every message with a sequence below `seq` was deleted),
+ *                4 consumer state (in consumer logs only: data is the engine's record)
  *   9   1    flags: bit 0 = another record of the same atomic batch follows
  *   10  2    subject length S
  *   12  4    header length H
@@ -31,7 +32,7 @@
  *
  * Invariants:
  *   F1. A record is valid only if L >= 28, L <= HR_RECORD_MAX, S + H <= L - 28, the type
- *       is 1, 2 or 3, and the CRC matches. The first invalid or incomplete record ends the segment: recovery
+ *       is 1 to 4, and the CRC matches. The first invalid or incomplete record ends the segment: recovery
  *       truncates the file there (a torn tail).
  *   F2. Message records in a stream appear in strictly increasing sequence order, one
  *       per sequence; tombstones and floors may follow at any later point.
@@ -50,7 +51,7 @@
 #define HR_RECORD_FIXED 32 /* bytes before the subject */
 #define HR_RECORD_MAX (72u * 1024 * 1024)
 
-enum hr_record_type { HR_REC_MSG = 1, HR_REC_TOMBSTONE = 2, HR_REC_FLOOR = 3 };
+enum hr_record_type { HR_REC_MSG = 1, HR_REC_TOMBSTONE = 2, HR_REC_FLOOR = 3, HR_REC_CONSUMER = 4 };
 #define HR_REC_F_MORE 0x01
 
 struct hr_record {

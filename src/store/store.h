@@ -29,6 +29,7 @@
 
 struct hr_store;
 struct hr_stream_store;
+struct hr_consumer_log;
 
 struct hr_store_msg {
     uint64_t seq;
@@ -118,10 +119,26 @@ struct hr_store_ops {
     /* Calls cb for each subject matching `filter` (NULL: all) with its message count. */
     int (*subjects)(struct hr_stream_store *s, const char *filter, size_t filter_len,
                     int (*cb)(void *arg, const char *subject, uint64_t msgs), void *arg);
+    /* Live messages with sequence >= seq matching `filter` (NULL: all). */
+    uint64_t (*count_from)(struct hr_stream_store *s, uint64_t seq, const char *filter,
+                           size_t filter_len);
+    /* Consumer state logs (log_consumer.c K1–K3): opaque records, replayed in order. */
+    int (*consumer_open)(struct hr_stream_store *s, const char *name, struct hr_consumer_log **out);
+    int (*consumer_replay)(struct hr_consumer_log *c,
+                           int (*cb)(void *arg, const char *rec, size_t len), void *arg);
+    int (*consumer_append)(struct hr_consumer_log *c, const void *rec, size_t len);
+    int (*consumer_rewrite)(struct hr_consumer_log *c, const void *rec, size_t len);
+    void (*consumer_close)(struct hr_consumer_log *c);
+    int (*consumer_remove)(struct hr_consumer_log *c);
+    int (*consumer_list)(struct hr_stream_store *s, int (*cb)(void *arg, const char *name),
+                         void *arg);
     /* Applies max_age at `now_ns`; returns messages removed. */
     uint64_t (*expire)(struct hr_stream_store *s, int64_t now_ns);
     /* S5. */
     void (*flush)(struct hr_store *st, hr_store_flush_cb cb, void *arg);
+    /* Syncs, runs every waiting flush callback, closes all streams. The store's loop
+     * handles close asynchronously: run the loop afterwards (before uv_loop_close())
+     * so their close callbacks release the rest of the store. */
     void (*destroy)(struct hr_store *st);
 };
 
