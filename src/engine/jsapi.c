@@ -334,6 +334,8 @@ static void api_msg_delete(struct api_req *r, const char *name)
 static void api_direct_get(struct api_req *r, const char *name, const char *subject)
 {
     struct herald_stream *s = herald_stream_lookup(r->e, name);
+    if (s && !herald_stream_get_config(s)->allow_direct)
+        return; /* as nats-server: only streams with allow_direct answer direct gets */
     struct hr_buf hdr;
     hr_buf_init(&hdr, 128 * 1024);
     struct herald_stored_msg m;
