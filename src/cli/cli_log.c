@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -378,7 +379,7 @@ static int resync(const struct seg_file *sf, uint64_t off, uint64_t max_seq, str
             size_t size;
             if (hr_record_peek(scratch->data + i, n - i, &r, &size) != HR_DECODE_OK ||
                 size > sf->size - (base + i) || r.seq > reach ||
-                (r.type == HR_REC_MSG && r.seq <= max_seq && max_seq > 0))
+                (r.type == HR_REC_MSG && r.seq <= max_seq))
                 continue;
             enum hr_decode_status st;
             if ((rc = record_at(sf, base + i, buf, &r, &size, &st)) != 0)
@@ -1058,8 +1059,12 @@ static bool has_stream_files(const char *dir, const char *name)
     return is_segment_name(name) || strcmp(name, "meta.json") == 0;
 }
 
+/* The last component of `path` after resolving it ("." names the current directory). */
 static const char *base_name(const char *path, char *buf, size_t cap)
 {
+    char resolved[PATH_MAX];
+    if (realpath(path, resolved) != NULL)
+        path = resolved;
     size_t n = strlen(path);
     while (n > 1 && path[n - 1] == '/')
         n--;
