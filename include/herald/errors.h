@@ -30,7 +30,8 @@
     X(ETIMEOUT, 1012, "timed out")                                                   \
     X(ESTORE, 1013, "storage failure")                                               \
     X(ECORRUPT, 1014, "corrupt data")                                                \
-    X(ECONFLICT, 1015, "expectation failed")
+    X(ECONFLICT, 1015, "expectation failed")                                         \
+    X(EVERSION, 1016, "data written by an unsupported format version")
 
 enum herald_err {
     HERALD_OK = 0,

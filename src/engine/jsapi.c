@@ -48,6 +48,7 @@ struct api_req {
     const struct herald_msg *msg;
     const char *type; /* response type suffix */
     json_t *body;     /* parsed request, or NULL when empty */
+    bool after_commit; /* answer only once the change is durable (deletes, purges) */
 };
 
 static void respond_json(struct api_req *r, json_t *o)
@@ -59,7 +60,9 @@ static void respond_json(struct api_req *r, json_t *o)
     json_object_set_new(o, "type", json_string(type));
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
-    if (text)
+    if (text && r->after_commit)
+        hr_engine_queue_reply(r->e, r->msg->reply, r->msg->reply_len, text, strlen(text));
+    else if (text)
         hr_engine_reply(r->e, r->msg->reply, r->msg->reply_len, NULL, 0, text, strlen(text));
     free(text);
 }
@@ -518,6 +521,7 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
         api_stream_delete(&r, name);
     } else if (is(rest, len, "STREAM.PURGE") && token(rest, len, 2, name, sizeof name)) {
         r.type = "stream_purge_response";
+        r.after_commit = true;
         api_stream_purge(&r, name);
     } else if (len == 12 && memcmp(rest, "STREAM.NAMES", 12) == 0) {
         r.type = "stream_names_response";
@@ -530,6 +534,7 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
         api_msg_get(&r, name);
     } else if (is(rest, len, "STREAM.MSG.DELETE") && token(rest, len, 3, name, sizeof name)) {
         r.type = "stream_msg_delete_response";
+        r.after_commit = true;
         api_msg_delete(&r, name);
     } else if (is(rest, len, "CONSUMER.MSG.NEXT") && token(rest, len, 3, name, sizeof name) &&
                token(rest, len, 4, cname, sizeof cname)) {

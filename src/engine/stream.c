@@ -643,9 +643,10 @@ static void registry_remove(struct herald_engine *e, struct herald_stream *s)
     }
 }
 
-/* Opens the store part and starts capturing; `cfg` is taken over on success. */
+/* Opens the store part (or takes `st`, already open) and starts capturing; `cfg` is taken
+ * over on success. */
 static int stream_open(struct herald_engine *e, struct herald_stream_config *cfg, int64_t created,
-                       bool write_config, struct herald_error *err)
+                       bool write_config, struct hr_stream_store *st, struct herald_error *err)
 {
     struct herald_stream *s = calloc(1, sizeof *s);
     if (!s)
@@ -655,8 +656,18 @@ static int stream_open(struct herald_engine *e, struct herald_stream_config *cfg
     s->created_ns = created;
     hr_map_init(&s->dedupe);
     struct hr_stream_limits lim = limits_of(&s->cfg);
-    int rc = ops(e)->stream_open(e->store, s->cfg.name, s->cfg.storage == HERALD_STORAGE_MEMORY,
+    int rc = 0;
+    if (st) {
+        s->st = st;
+        rc = ops(e)->stream_set_limits(st, &lim);
+        if (rc) {
+            ops(e)->stream_close(st);
+            s->st = NULL;
+        }
+    } else {
+        rc = ops(e)->stream_open(e->store, s->cfg.name, s->cfg.storage == HERALD_STORAGE_MEMORY,
                                  &lim, &s->st);
+    }
     if (rc) {
         hr_js_error(err, HR_JS_STREAM_CREATE, herald_strerror(rc));
         goto out_free;
@@ -699,7 +710,7 @@ int herald_stream_create(struct herald_engine *e, const struct herald_stream_con
         else if (e->nstreams >= MAX_STREAMS)
             rc = hr_js_error(err, HR_JS_MAX_STREAMS);
         else
-            rc = stream_open(e, &cfg, hr_now_ns(), true, err);
+            rc = stream_open(e, &cfg, hr_now_ns(), true, NULL, err);
         if (rc == 0 && !existing)
             hr_info("stream %s created", in->name);
     }
@@ -888,8 +899,8 @@ static int restore_one(void *arg, const char *name)
     char *meta = NULL;
     size_t len = 0;
     rc = ops(e)->meta_read(st, &meta, &len);
-    ops(e)->stream_close(st);
     if (rc) {
+        ops(e)->stream_close(st);
         hr_error("stream %s: no readable meta.json (%s); skipped", name, herald_strerror(rc));
         return 0;
     }
@@ -906,7 +917,9 @@ static int restore_one(void *arg, const char *name)
     free(cfg_text);
     json_decref(root);
     if (rc == 0)
-        rc = stream_open(e, &cfg, created, false, &err);
+        rc = stream_open(e, &cfg, created, false, st, &err); /* recovered once, here */
+    else
+        ops(e)->stream_close(st);
     if (rc == 0) {
         dedupe_rebuild(herald_stream_lookup(e, name));
         hr_consumers_restore(herald_stream_lookup(e, name));

@@ -163,6 +163,12 @@ int hr_log_recover(struct hr_stream_store *s)
             rc = 0;
             continue;
         }
+        if (rc == HERALD_EVERSION) {
+            hr_error("stream %s: segment %s was written by another format version (this heraldd"
+                     " reads version %d); refusing to open the stream rather than guess",
+                     s->name, path, HR_SEG_VERSION);
+            goto out_tombs;
+        }
         if (rc)
             goto out_tombs;
         rc = scan_segment(s, seg, &max_seq, &floor, &tombs);

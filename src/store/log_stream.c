@@ -156,6 +156,14 @@ void hr_log_note_removed(struct hr_stream_store *s, const char *subject, size_t 
             }
             if (seq == sj->last)
                 sj->last = LAST_UNKNOWN;
+            if (sj->count == 1) { /* one left: it is both first and last, no scan needed */
+                if (sj->last != LAST_UNKNOWN) {
+                    sj->first = sj->last;
+                    sj->first_exact = true;
+                } else if (sj->first_exact) {
+                    sj->last = sj->first;
+                }
+            }
         }
     }
     if (seq == s->first_seq) {
@@ -458,7 +466,7 @@ static void apply_limits(struct hr_stream_store *s, const struct hr_append_msg *
     }
     if (removed) /* L3: a KV bucket's old segments die by per-subject removals alone */
         hr_log_unlink_dead_segments(s);
-    if (!s->lim.discard_new)
+    if (!s->lim.discard_new && over_count_or_bytes(s, NULL, NULL)) /* else no read at all */
         trim_front(s, over_count_or_bytes, NULL);
 }
 
@@ -825,7 +833,7 @@ static uint64_t log_count_from(struct hr_stream_store *s, uint64_t seq, const ch
 static int log_set_limits(struct hr_stream_store *s, const struct hr_stream_limits *lim)
 {
     s->lim = *lim;
-    if (!s->lim.discard_new)
+    if (!s->lim.discard_new && over_count_or_bytes(s, NULL, NULL)) /* else no read at all */
         trim_front(s, over_count_or_bytes, NULL);
     log_expire(s, now_ns());
     return 0;

@@ -71,8 +71,11 @@ void hr_seg_header_encode(char out[HR_SEG_HEADER_SIZE], const struct hr_seg_head
 int hr_seg_header_decode(const char *buf, size_t len, struct hr_seg_header *h)
 {
     if (len < HR_SEG_HEADER_SIZE || memcmp(buf, HR_SEG_MAGIC, 8) != 0 ||
-        get_u32(buf + 8) != HR_SEG_VERSION || get_u32(buf + 12) != HR_SEG_HEADER_SIZE ||
         get_u32(buf + 36) != hr_crc32c(0, buf, 36))
+        return HERALD_ECORRUPT;
+    if (get_u32(buf + 8) != HR_SEG_VERSION) /* intact, but from another format version */
+        return HERALD_EVERSION;
+    if (get_u32(buf + 12) != HR_SEG_HEADER_SIZE)
         return HERALD_ECORRUPT;
     h->first_seq = get_u64(buf + 16);
     h->created_ns = (int64_t)get_u64(buf + 24);

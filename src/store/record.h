@@ -76,7 +76,8 @@ struct hr_seg_header {
 uint32_t hr_crc32c(uint32_t crc, const void *buf, size_t len);
 
 void hr_seg_header_encode(char out[HR_SEG_HEADER_SIZE], const struct hr_seg_header *h);
-/* Returns 0 or HERALD_ECORRUPT (bad magic, version or CRC). */
+/* Returns 0, HERALD_ECORRUPT (bad magic, size or CRC) or HERALD_EVERSION (an intact
+ * header of another format version: the reader must refuse, not repair). */
 int hr_seg_header_decode(const char *buf, size_t len, struct hr_seg_header *h);
 
 /* Total encoded size of a record. */
