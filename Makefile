@@ -82,9 +82,9 @@ $(HERALD): $(call obj,$(CLI_SRC)) $(LIBHERALD)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(CLI_LIBS) $(LIBS) -o $@
 
-$(BENCH): $(call obj,$(BENCH_SRC)) $(LIBHERALD)
+$(BENCH): $(call obj,$(BENCH_SRC))
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(CLI_LIBS) $(LIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(CLI_LIBS) -o $@
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBHEADS) $(LIBHERALD)
 	@mkdir -p $(@D)

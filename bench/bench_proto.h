@@ -98,7 +98,8 @@ size_t bench_u64toa(char *p, uint64_t v);
 int64_t bench_proc_cpu_ns(int pid);
 /* This process' CPU time (user+sys), ns. */
 int64_t bench_self_cpu_ns(void);
-/* Machine-wide busy and steal CPU time from /proc/stat, ns (summed over CPUs); 0 on success. */
+/* Machine-wide busy (user+nice+system+irq+softirq) and steal CPU time from /proc/stat, ns,
+ * summed over CPUs; 0 on success. */
 int bench_machine_cpu_ns(int64_t *busy, int64_t *steal);
 
 #endif
