@@ -833,6 +833,20 @@ static uint64_t log_count_from(struct hr_stream_store *s, uint64_t seq, const ch
 static int log_set_limits(struct hr_stream_store *s, const struct hr_stream_limits *lim)
 {
     s->lim = *lim;
+    /* A lowered per-subject limit applies to what is stored now, as the others do (no
+     * subject entry goes away here: counts stay >= the limit >= 1). */
+    bool removed = false;
+    for (size_t i = 0; i < s->subjects.cap && s->lim.max_msgs_per_subject > 0; i++) {
+        struct hr_subj *sj = s->subjects.slots[i].hash ? s->subjects.slots[i].val : NULL;
+        while (sj && sj->count > (uint64_t)s->lim.max_msgs_per_subject) {
+            resolve_subject(s, sj);
+            if (remove_seq(s, sj->first) != 0)
+                break;
+            removed = true;
+        }
+    }
+    if (removed)
+        hr_log_unlink_dead_segments(s);
     if (!s->lim.discard_new && over_count_or_bytes(s, NULL, NULL)) /* else no read at all */
         trim_front(s, over_count_or_bytes, NULL);
     log_expire(s, now_ns());

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * Unit tests for the bytes of the embedded log (src/store/record.c; layout and F1–F2 in
+ * Unit tests for the bytes of the embedded log (src/store/record.c; layout and F1–F3 in
  * record.h): CRC32C (known answer, chaining, agreement with a bitwise reference at every
  * alignment), segment header encode/decode and its corruption, record encode/decode round
- * trips (message, tombstone, floor, empty fields, maximum subject), and the decoder's
+ * trips (message, tombstone, floor, flags, empty fields, maximum subject), and the decoder's
  * answers on damaged input: every truncation of a valid record is MORE (never OK), any
  * changed byte is never OK (CORRUPT once the length field is intact), implausible lengths
  * and unknown types are CORRUPT.
@@ -109,7 +109,7 @@ static void round_trip(enum hr_record_type type, uint64_t seq, int64_t ts, const
     assert_int_equal(e.size, HR_RECORD_FIXED + sl + hl + dl);
     assert_int_equal(rd32(e.buf), e.size - 4);
     assert_int_equal((unsigned char)e.buf[8], (unsigned)type);
-    assert_int_equal(e.buf[9], 0);
+    assert_int_equal(e.buf[9], 0); /* no flags */
 
     char *p = dup_exact(e.buf, e.size);
     struct hr_record r;
@@ -291,6 +291,29 @@ static void test_record_round_trip_markers(void **state)
     round_trip(HR_REC_TOMBSTONE, 12345, 1700000000000000000LL, NULL, 0, NULL, 0, NULL, 0);
     /* The floor record of purges (log_internal.h) must decode too: recovery reads it. */
     round_trip(HR_REC_FLOOR, 777, 1, NULL, 0, NULL, 0, NULL, 0);
+}
+
+static void test_record_flags(void **state)
+{
+    (void)state;
+    /* F3: the batch flag travels in byte 9, under the CRC. */
+    struct hr_record r = {.type = HR_REC_MSG, .flags = HR_REC_F_MORE, .seq = 4, .subject = "b",
+                          .subject_len = 1, .data = "d", .data_len = 1};
+    char buf[HR_RECORD_FIXED + 2];
+    assert_int_equal(hr_record_encode(buf, &r), sizeof buf);
+    assert_int_equal(buf[9], HR_REC_F_MORE);
+    struct hr_record out;
+    size_t size;
+    assert_int_equal(hr_record_decode(buf, sizeof buf, &out, &size), HR_DECODE_OK);
+    assert_int_equal(out.flags, HR_REC_F_MORE);
+    assert_int_equal(hr_record_peek(buf, sizeof buf, &out, &size), HR_DECODE_OK);
+    assert_int_equal(out.flags, HR_REC_F_MORE);
+    buf[9] = 0; /* cleared without the CRC following: refused */
+    assert_int_equal(hr_record_decode(buf, sizeof buf, &out, &size), HR_DECODE_CORRUPT);
+    r.flags = 0;
+    hr_record_encode(buf, &r);
+    assert_int_equal(hr_record_decode(buf, sizeof buf, &out, &size), HR_DECODE_OK);
+    assert_int_equal(out.flags, 0);
 }
 
 static void test_record_round_trip_large(void **state)
@@ -504,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_record_round_trip_message),
         cmocka_unit_test(test_record_round_trip_empty_fields),
         cmocka_unit_test(test_record_round_trip_markers),
+        cmocka_unit_test(test_record_flags),
         cmocka_unit_test(test_record_round_trip_large),
         cmocka_unit_test(test_record_back_to_back),
         cmocka_unit_test(test_record_every_truncation_is_more),
