@@ -73,7 +73,9 @@ int herald_engine_create(const struct herald_engine_options *opts, struct herald
 
 /* Destroys the engine: streams are synced and closed, and every subscription still
  * attached is freed without its callback being called (handles to them become invalid).
- * `e` is no longer valid afterwards. NULL is allowed. */
+ * `e` is no longer valid afterwards. NULL is allowed. With a loop, the engine's libuv
+ * handles close asynchronously: run the loop once more (uv_run(loop, UV_RUN_NOWAIT))
+ * before uv_loop_close() so the last of its memory is released. */
 void herald_engine_destroy(struct herald_engine *e);
 
 struct herald_sub_options {

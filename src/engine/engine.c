@@ -63,7 +63,14 @@ void herald_engine_destroy(struct herald_engine *e)
     hr_router_cleanup(&e->router, sub_free); /* what callers left attached */
     free(e->store_dir);
     free(e->js_domain);
-    free(e);
+    e->store_dir = e->js_domain = NULL;
+    if (!e->timer_started)
+        free(e); /* else the timer's close callback frees it (hr_engine_free_on_close) */
+}
+
+void hr_engine_free_on_close(uv_handle_t *h)
+{
+    free(h->data);
 }
 
 static char *dup_bytes(const char *p, size_t n)

@@ -56,6 +56,7 @@ struct herald_engine {
 };
 
 /* engine.c */
+void hr_engine_free_on_close(uv_handle_t *h); /* the engine's timer close callback */
 int hr_engine_publish_routed(struct herald_engine *e, const char *route, size_t route_len,
                              const struct herald_msg *msg);
 bool hr_engine_has_interest(struct herald_engine *e, const char *subject, size_t len);

@@ -977,7 +977,7 @@ void hr_streams_cleanup(struct herald_engine *e)
 {
     e->destroying = true;
     if (e->timer_started)
-        uv_close((uv_handle_t *)&e->timer, NULL);
+        uv_close((uv_handle_t *)&e->timer, hr_engine_free_on_close); /* frees the engine */
     hr_jsapi_stop(e);
     hr_acks_stop(e);
     while (e->nstreams) {

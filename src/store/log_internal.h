@@ -18,6 +18,9 @@
  *       `last` and `count` are exact.
  *   L5. Segment descriptors stay open while a sync is in flight; a removed segment's
  *       fd is closed only after the sync that may be using it completes.
+ *   L6. The read window holds bytes [off, off+len) of one segment, all below its size
+ *       when read; they never change (append-only), so it stays valid until the segment is
+ *       cut (a failed write, recovery) or closed, which drop it.
  */
 #ifndef HR_STORE_LOG_INTERNAL_H
 #define HR_STORE_LOG_INTERNAL_H
@@ -66,6 +69,14 @@ struct hr_subj {
 
 struct hr_log_store;
 
+#define HR_READ_WINDOW (64 * 1024)
+
+struct hr_read_window { /* L6 */
+    struct hr_segment *seg;
+    uint64_t off;
+    struct hr_buf buf;
+};
+
 #define HR_CONSUMER_NAME_MAX 255
 
 struct hr_consumer_log {
@@ -95,6 +106,7 @@ struct hr_stream_store {
     bool failed; /* S3: read-only until restart */
     struct hr_buf wbuf;
     struct hr_consumer_log *clogs; /* open consumer state logs */
+    struct hr_read_window window;
     struct hr_stream_store *next; /* store's list */
 };
 
@@ -143,6 +155,8 @@ int hr_seg_open(struct hr_stream_store *s, const char *path, struct hr_segment *
 void hr_seg_close(struct hr_stream_store *s, struct hr_segment *seg, bool unlink_file);
 void hr_seg_index_add(struct hr_segment *seg, uint64_t seq, uint64_t off, int64_t ts_ns);
 struct hr_segment *hr_seg_for_seq(struct hr_stream_store *s, uint64_t seq);
+/* Forgets the read window if it shows `seg` (NULL: whatever it shows). */
+void hr_read_window_drop(struct hr_stream_store *s, const struct hr_segment *seg);
 /* Reads the record at `off` into `buf` (grown as needed) and decodes it (CRC checked). */
 int hr_seg_read_record(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off,
                        struct hr_buf *buf, struct hr_record *rec, size_t *size);

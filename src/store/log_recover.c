@@ -133,6 +133,7 @@ static int scan_segment(struct hr_stream_store *s, struct hr_segment *seg, uint6
     if (rc == 0 && seg->size < (uint64_t)fsize) {
         hr_warn("stream %s: %s at offset %" PRIu64 " of %s: cutting %" PRIu64 " bytes of torn tail",
                 s->name, why ? why : "garbage", seg->size, seg->path, (uint64_t)fsize - seg->size);
+        hr_read_window_drop(s, seg);
         rc = s->io->ftruncate(s->io, seg->fd, seg->size);
         if (rc == 0)
             rc = s->io->fdatasync(s->io, seg->fd);

@@ -133,6 +133,7 @@ void hr_seg_close(struct hr_stream_store *s, struct hr_segment *seg, bool unlink
             s->nsegs--;
             break;
         }
+    hr_read_window_drop(s, seg);
     if (unlink_file)
         s->io->unlink(s->io, seg->path);
     if (seg->fd >= 0) {
@@ -172,11 +173,54 @@ struct hr_segment *hr_seg_for_seq(struct hr_stream_store *s, uint64_t seq)
     return lo ? s->segs[lo - 1] : NULL;
 }
 
+/* The read window (L6): one pread of up to HR_READ_WINDOW bytes serves every record that
+ * lies inside it, so sequential reads cost one system call per window, not per record. */
+void hr_read_window_drop(struct hr_stream_store *s, const struct hr_segment *seg)
+{
+    if (!seg || s->window.seg == seg)
+        s->window.seg = NULL;
+}
+
+static int window_fill(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off)
+{
+    struct hr_read_window *w = &s->window;
+    size_t want = seg->size - off < HR_READ_WINDOW ? (size_t)(seg->size - off) : HR_READ_WINDOW;
+    w->seg = NULL;
+    w->buf.len = 0;
+    int rc = hr_buf_reserve(&w->buf, want);
+    if (rc == 0)
+        rc = hr_io_read_all(s->io, seg->fd, w->buf.data, want, off);
+    if (rc)
+        return rc == -ENODATA ? HERALD_ECORRUPT : rc;
+    w->buf.len = want;
+    w->seg = seg;
+    w->off = off;
+    return 0;
+}
+
 int hr_seg_read_record(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off,
                        struct hr_buf *buf, struct hr_record *rec, size_t *size)
 {
     if (off + HR_RECORD_FIXED > seg->size)
         return HERALD_ENOTFOUND;
+    struct hr_read_window *w = &s->window;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (w->seg == seg && off >= w->off && off < w->off + w->buf.len) {
+            size_t avail = (size_t)(w->off + w->buf.len - off);
+            if (avail > seg->size - off)
+                avail = (size_t)(seg->size - off);
+            enum hr_decode_status st = hr_record_decode(w->buf.data + (off - w->off), avail, rec, size);
+            if (st == HR_DECODE_OK)
+                return 0;
+            if (st == HR_DECODE_CORRUPT || (*size && off + *size > seg->size))
+                return HERALD_ECORRUPT;
+            if (*size > HR_READ_WINDOW)
+                break; /* a record larger than the window: read it on its own below */
+        }
+        int rc = window_fill(s, seg, off);
+        if (rc)
+            return rc;
+    }
     buf->len = 0;
     int rc = hr_buf_reserve(buf, 4096);
     if (rc)

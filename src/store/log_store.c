@@ -38,6 +38,7 @@ static void stream_free(struct hr_stream_store *s)
     hr_map_cleanup(&s->subjects);
     free(s->deleted.v);
     hr_buf_cleanup(&s->wbuf);
+    hr_buf_cleanup(&s->window.buf);
     if (s->memory)
         hr_io_mem_destroy(s->io);
     free(s->name);
@@ -67,6 +68,7 @@ static int log_stream_open(struct hr_store *st, const char *name, bool memory,
     s->first_seq = 1;
     hr_map_init(&s->subjects);
     hr_buf_init(&s->wbuf, HR_RECORD_MAX + 4096);
+    hr_buf_init(&s->window.buf, HR_READ_WINDOW);
     int rc = HERALD_ENOMEM;
     char *streams = path_join(ls->dir, "streams");
     s->name = strdup(name);

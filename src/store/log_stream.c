@@ -263,6 +263,7 @@ static int write_records(struct hr_stream_store *s, uint64_t next_seq)
     int rc = hr_io_write_all(s->io, seg->fd, s->wbuf.data, s->wbuf.len, seg->size);
     if (rc) {
         /* S3: cut off whatever part of the write landed. */
+        hr_read_window_drop(s, seg); /* L6: the cut bytes may be in it */
         if (s->io->ftruncate(s->io, seg->fd, seg->size) != 0) {
             s->failed = true;
             hr_error("stream %s: write failed (%s) and the partial record could not be cut off;"
