@@ -3,7 +3,8 @@
 #
 #   make            heraldd, herald, herald-bench, test clients
 #   make run        build, then start heraldd on ./data with every head on its default port
-#   make test       unit + integration (+ fuzz smoke) tests
+#   make test       unit + integration + crash (+ fuzz smoke) tests
+#   make crash      kill -9 heraldd while publishing; every acknowledged message survives
 #   make bench      Herald against nats-server, same client, same run -> docs/benchmarks.md
 #   make fuzz       build the libFuzzer harnesses (clang)
 #   make install PREFIX=/usr/local
@@ -59,7 +60,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 CLIENT_BINS := $(patsubst tests/integration/clients/%.c,$(BUILD)/tests/clients/%,$(CLIENT_SRC))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all run test test-nofuzz unit integration fuzz fuzz-smoke bench clean install deps compdb check-san
+.PHONY: all run test test-nofuzz unit integration crash fuzz fuzz-smoke bench clean install deps compdb check-san
 all: $(HERALDD) $(HERALD) $(BENCH) $(CLIENT_BINS) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -134,6 +135,9 @@ unit: $(UNIT_BINS)
 integration: all
 	HERALD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q tests/integration
 
+crash: all
+	HERALD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q tests/crash
+
 test: test-nofuzz
 	@$(MAKE) --no-print-directory fuzz-smoke
 
@@ -141,6 +145,7 @@ test-nofuzz: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory crash
 
 bench: deps
 	@$(MAKE) --no-print-directory all

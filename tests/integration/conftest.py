@@ -13,12 +13,17 @@ Fixtures
                 .restart(), .stop(), .log_tail(); checked after every test that it is still
                 alive (a crash fails that test and the server is started again).
   fresh_server  function-scoped server of its own, for tests that must not share state.
+  server_factory  make(extra_args=(), config=None): function-scoped servers with extra
+                arguments or a `-c FILE` config; ServerProcess.kill9() SIGKILLs one.
 
 Helpers (import from conftest)
   RawClient                    raw-socket NATS client with exact-byte reads and timeouts
   run_client(name, *args)      run build/tests/clients/<name> (nats.c), building it if needed
   run_node(script, *args)      run `node tests/js/<script>.mjs` (nats.js 2.29.3)
   assert_server_serves(srv)    a new client can still pub/sub through the server
+  JsClient(server)             RawClient with headers on and its own inbox, for JetStream:
+                               .request() .api("STREAM.INFO.S") .publish() .create_stream() .stream_info()
+  encode_headers / parse_headers   NATS header blocks to and from dicts
   unique(prefix)               a subject prefix not used by any other test
 
 Every socket read is bounded (<= 5 s), every subprocess has a timeout, and only the PIDs
@@ -559,6 +564,102 @@ class RawClient:
         r = f" {reply}" if reply else ""
         self.send(f"HPUB {subject}{r} {len(headers)} {len(headers) + len(payload)}\r\n".encode()
                   + headers + payload + b"\r\n")
+
+
+def encode_headers(headers: Union[dict, list, None]) -> bytes:
+    """A NATS header block (`NATS/1.0` + `Key: Value` lines) from a dict or (key, value) list."""
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    return b"NATS/1.0\r\n" + b"".join(f"{k}: {v}\r\n".encode() for k, v in items) + b"\r\n"
+
+
+def parse_headers(block: Optional[bytes]) -> tuple[Optional[int], dict]:
+    """(status code or None, {key: value}) of a NATS header block (last value wins)."""
+    if not block:
+        return None, {}
+    lines = block.decode(errors="replace").split("\r\n")
+    first = lines[0].split(" ", 2)
+    status = int(first[1]) if len(first) > 1 and first[1].isdigit() else None
+    out = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, v = line.split(":", 1)
+            out[k.strip()] = v.strip()
+    return status, out
+
+
+class JsClient(RawClient):
+    """A RawClient for JetStream: CONNECT with headers and no_responders, subscribed to its own
+    inbox. request() returns the reply Msg (answering PINGs meanwhile); api() a JSON response;
+    publish() a PubAck (or JetStream error) as a dict."""
+
+    def __init__(self, target, timeout: float = SOCK_TIMEOUT, domain: Optional[str] = None):
+        super().__init__(target, connect={"verbose": False, "pedantic": False, "headers": True,
+                                          "no_responders": True}, timeout=timeout)
+        self.domain = domain
+        self.inbox = f"_INBOX.{os.getpid()}_{next(_counter)}_{time.monotonic_ns()}"
+        self._n = 0
+        self.sub(self.inbox + ".*", "jsinbox")
+        self.expect_open()
+
+    def next_msg(self, timeout: Optional[float] = None) -> Msg:
+        """The next MSG/HMSG; PINGs are answered and PONG/+OK skipped on the way."""
+        deadline = self._deadline(timeout)
+        while True:
+            line = self.read_line(max(0.01, deadline - time.monotonic()))
+            if line == b"PING":
+                self.send(b"PONG\r\n")
+                continue
+            if line in (b"PONG", b"+OK"):
+                continue
+            assert line.startswith((b"MSG ", b"HMSG ")), f"expected a message, got {line!r}"
+            self.buf = line + b"\r\n" + self.buf
+            return self.read_msg(max(0.01, deadline - time.monotonic()))
+
+    def request(self, subject: str, payload: bytes = b"", headers=None,
+                timeout: Optional[float] = None) -> Msg:
+        self._n += 1
+        reply = f"{self.inbox}.{self._n}"
+        if headers is None:
+            self.pub(subject, payload, reply)
+        else:
+            self.hpub(subject, headers if isinstance(headers, bytes) else encode_headers(headers),
+                      payload, reply)
+        deadline = self._deadline(timeout)
+        while True:  # skip late replies to earlier requests
+            m = self.next_msg(max(0.01, deadline - time.monotonic()))
+            if m.subject == reply:
+                return m
+
+    def api(self, op: str, body=None, domain: Optional[str] = None) -> dict:
+        """Request `$JS.API.<op>` (`$JS.<domain>.API.<op>` with a domain); body is a dict
+        (sent as JSON), bytes (sent as they are) or None (empty)."""
+        domain = domain or self.domain
+        subject = f"$JS.{domain}.API.{op}" if domain else f"$JS.API.{op}"
+        payload = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
+        m = self.request(subject, payload)
+        status, _ = parse_headers(m.headers)
+        assert status is None, f"{subject}: status {status} instead of a JSON response: {m!r}"
+        return json.loads(m.payload)
+
+    def publish(self, subject: str, payload: bytes = b"", headers=None) -> dict:
+        m = self.request(subject, payload, headers)
+        status, _ = parse_headers(m.headers)
+        assert status is None, f"publish on {subject}: status {status} instead of a PubAck: {m!r}"
+        return json.loads(m.payload)
+
+    def create_stream(self, name: str, subjects: Optional[list] = None, **config) -> dict:
+        """STREAM.CREATE; fails the test unless the stream was created."""
+        cfg = {"name": name, **config}
+        if subjects is not None:
+            cfg["subjects"] = subjects
+        r = self.api(f"STREAM.CREATE.{name}", cfg)
+        assert "error" not in r, f"creating stream {name} failed: {r}"
+        return r
+
+    def stream_info(self, name: str, subjects_filter: Optional[str] = None) -> dict:
+        r = self.api(f"STREAM.INFO.{name}", {"subjects_filter": subjects_filter} if subjects_filter else None)
+        assert "error" not in r, f"STREAM.INFO.{name}: {r}"
+        return r
 
 
 def assert_server_serves(target) -> None:

@@ -14,8 +14,7 @@ import time
 
 import pytest
 
-from conftest import (IS_NATS_SERVER, JsClient, json_lines, parse_headers, run_client,
-                      run_node, unique)
+from conftest import JsClient, json_lines, parse_headers, run_client, run_node, unique
 
 
 def stream_and_prefix(tag: str) -> tuple[str, str]:
