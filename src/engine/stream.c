@@ -940,6 +940,7 @@ static void on_timer(uv_timer_t *t)
             ops(e)->expire(s->st, now);
         dedupe_expire(s, now);
         hr_stream_batch_expire(s, now);
+        ops(e)->checkpoint(s->st, now, 60LL * 1000000000LL); /* bounds the next start-up scan */
     }
 }
 
@@ -954,6 +955,7 @@ int hr_streams_init(struct herald_engine *e)
         .sync_interval_ms = e->opts.sync_interval_ms,
         .segment_bytes = e->opts.segment_bytes,
         .io = e->opts.store_io,
+        .checkpoints = true,
         .loop = e->opts.loop,
     };
     int rc = hr_log_store_create(&lo, &e->store);

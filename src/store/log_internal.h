@@ -107,6 +107,8 @@ struct hr_stream_store {
     struct hr_buf wbuf;
     struct hr_consumer_log *clogs; /* open consumer state logs */
     struct hr_read_window window;
+    uint64_t records_since_ckpt; /* records written since the last index checkpoint */
+    int64_t last_ckpt_ns;
     struct hr_stream_store *next; /* store's list */
 };
 
@@ -130,6 +132,7 @@ struct hr_log_store {
     uint64_t segment_bytes;
     struct hr_io *io;
     uv_loop_t *loop;
+    bool checkpoints;
     struct hr_stream_store *streams;
     /* log_sync.c */
     pthread_t thread;
@@ -179,6 +182,9 @@ bool hr_seqset_has(const struct hr_seqset *set, uint64_t seq);
 int hr_seqset_add(struct hr_seqset *set, uint64_t seq);
 void hr_seqset_drop_below(struct hr_seqset *set, uint64_t seq);
 bool hr_log_is_live(const struct hr_stream_store *s, uint64_t seq);
+/* Reads the record of message `seq` (pointers into the read window or buf). */
+int hr_log_locate(struct hr_stream_store *s, uint64_t seq, struct hr_buf *buf,
+                  struct hr_record *rec, size_t *size);
 struct hr_subj *hr_log_subject_track(struct hr_stream_store *s, const char *subject, size_t len,
                                      uint64_t seq);
 void hr_log_note_removed(struct hr_stream_store *s, const char *subject, size_t subject_len,
@@ -188,6 +194,28 @@ extern const struct hr_store_ops hr_log_store_ops;
 
 /* log_recover.c */
 int hr_log_recover(struct hr_stream_store *s);
+
+/* log_checkpoint.c (P1, P2) */
+struct hr_ckpt_seg {
+    uint64_t first_seq, last_seq;
+    int64_t first_ts_ns, last_ts_ns;
+    uint64_t size;
+    uint32_t nidx;
+    const char *idx; /* nidx × 24 bytes inside the checkpoint's data */
+};
+struct hr_checkpoint {
+    char *data;
+    uint64_t first_seq, last_seq, msgs, bytes;
+    uint32_t nsegs;
+    struct hr_ckpt_seg *segs;
+    const char *subjects, *subjects_end;
+};
+int hr_log_checkpoint_write(struct hr_stream_store *s);
+int hr_log_checkpoint_load(struct hr_stream_store *s, struct hr_checkpoint *ck);
+void hr_log_checkpoint_free(struct hr_checkpoint *ck);
+const struct hr_ckpt_seg *hr_log_checkpoint_seg(const struct hr_checkpoint *ck, uint64_t first_seq);
+void hr_log_checkpoint_apply_seg(struct hr_segment *seg, const struct hr_ckpt_seg *g);
+int hr_log_checkpoint_apply_state(struct hr_stream_store *s, const struct hr_checkpoint *ck);
 
 /* log_consumer.c */
 int hr_clog_open(struct hr_stream_store *s, const char *name, struct hr_consumer_log **out);

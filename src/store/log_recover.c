@@ -64,7 +64,7 @@ static int scan_segment(struct hr_stream_store *s, struct hr_segment *seg, uint6
         return (int)fsize;
     struct hr_buf buf;
     hr_buf_init(&buf, HR_RECORD_MAX + 4096);
-    uint64_t off = HR_SEG_HEADER_SIZE;
+    uint64_t off = seg->size; /* the header's end, or where a checkpoint left off */
     seg->size = (uint64_t)fsize; /* the read limit while scanning; the valid end after */
     int rc = 0;
     const char *why = NULL;
@@ -141,41 +141,103 @@ static int scan_segment(struct hr_stream_store *s, struct hr_segment *seg, uint6
     return rc;
 }
 
-int hr_log_recover(struct hr_stream_store *s)
+/* Applies what the tail after a checkpoint says: its messages, then its floor and
+ * tombstones (which may name messages of the checkpoint or of the tail). */
+static int apply_tail(struct hr_stream_store *s, uint64_t from_seq, uint64_t floor,
+                      const struct hr_seqset *tombs)
 {
-    struct name_list names = {0};
-    int rc = s->io->list(s->io, s->dir, collect_segments, &names);
+    struct hr_log_iter it;
+    hr_log_iter_init(&it, s, from_seq);
+    struct hr_record rec;
+    size_t size;
+    int rc;
+    while ((rc = hr_log_iter_next(&it, &rec, &size)) == 1) {
+        if (rec.seq < from_seq)
+            continue;
+        if (s->msgs == 0) {
+            s->first_seq = rec.seq;
+            s->deleted.head = s->deleted.len = 0;
+        }
+        for (uint64_t gap = s->last_seq + 1; s->msgs && gap < rec.seq; gap++)
+            hr_seqset_add(&s->deleted, gap);
+        s->last_seq = rec.seq;
+        s->msgs++;
+        s->bytes += size;
+        if (!hr_log_subject_track(s, rec.subject, rec.subject_len, rec.seq)) {
+            rc = HERALD_ENOMEM;
+            break;
+        }
+    }
+    hr_log_iter_cleanup(&it);
+    if (rc < 0)
+        return rc;
+    struct hr_buf buf;
+    hr_buf_init(&buf, HR_RECORD_MAX + 4096);
+    while (s->msgs && s->first_seq < floor && hr_log_locate(s, s->first_seq, &buf, &rec, &size) == 0)
+        hr_log_note_removed(s, rec.subject, rec.subject_len, rec.seq, size);
+    if (s->first_seq < floor && s->msgs == 0)
+        s->first_seq = floor;
+    for (size_t i = tombs->head; i < tombs->len; i++)
+        if (hr_log_is_live(s, tombs->v[i]) && hr_log_locate(s, tombs->v[i], &buf, &rec, &size) == 0)
+            hr_log_note_removed(s, rec.subject, rec.subject_len, rec.seq, size);
+    hr_buf_cleanup(&buf);
+    return 0;
+}
+
+/* P2: the checkpoint names only existing segments, none shorter than recorded, and every
+ * segment it does not name comes after the ones it does. */
+static bool checkpoint_fits(struct hr_stream_store *s, const struct hr_checkpoint *ck)
+{
+    if (ck->nsegs == 0 || s->nsegs < ck->nsegs)
+        return false;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct hr_segment *seg = s->segs[i];
+        const struct hr_ckpt_seg *g = hr_log_checkpoint_seg(ck, seg->first_seq);
+        if (i < ck->nsegs) {
+            int64_t size = s->io->size(s->io, seg->fd);
+            if (!g || g != &ck->segs[i] || size < 0 || (uint64_t)size < g->size)
+                return false;
+        } else if (g) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int recover_from_checkpoint(struct hr_stream_store *s, const struct hr_checkpoint *ck)
+{
+    int rc = hr_log_checkpoint_apply_state(s, ck);
     if (rc)
-        goto out_names;
-    if (names.n) /* names.v is NULL when there are none: qsort's pointer must not be */
-        qsort(names.v, names.n, sizeof *names.v, cmp_names);
+        return rc;
+    for (size_t i = 0; i < ck->nsegs; i++)
+        hr_log_checkpoint_apply_seg(s->segs[i], &ck->segs[i]);
+    /* Scan what follows the checkpoint: the rest of its last segment, then any newer. */
+    uint64_t max_seq = ck->last_seq, floor = 0;
+    struct hr_seqset tombs = {0};
+    for (size_t i = ck->nsegs - 1; rc == 0 && i < s->nsegs; i++)
+        rc = scan_segment(s, s->segs[i], &max_seq, &floor, &tombs);
+    if (rc == 0)
+        rc = apply_tail(s, ck->last_seq + 1, floor, &tombs);
+    free(tombs.v);
+    if (rc == 0 && s->nsegs && s->segs[s->nsegs - 1]->first_seq - 1 > s->last_seq)
+        s->last_seq = s->segs[s->nsegs - 1]->first_seq - 1;
+    if (rc == 0 && floor > s->last_seq + 1)
+        s->last_seq = floor - 1;
+    if (rc == 0 && s->msgs == 0)
+        s->first_seq = s->last_seq + 1;
+    return rc;
+}
+
+/* The whole log, without a checkpoint: pass 1 and pass 2 (see the top of this file). */
+static int recover_full(struct hr_stream_store *s)
+{
     uint64_t max_seq = 0, floor = 0;
     struct hr_seqset tombs = {0};
-    for (size_t i = 0; i < names.n; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", s->dir, names.v[i]);
-        struct hr_segment *seg;
-        rc = hr_seg_open(s, path, &seg);
-        if (rc == HERALD_ECORRUPT) {
-            hr_warn("stream %s: segment %s has a bad header; set aside as %s.bad", s->name, path, path);
-            char bad[4200];
-            snprintf(bad, sizeof bad, "%s.bad", path);
-            s->io->rename(s->io, path, bad);
-            rc = 0;
-            continue;
-        }
-        if (rc == HERALD_EVERSION) {
-            hr_error("stream %s: segment %s was written by another format version (this heraldd"
-                     " reads version %d); refusing to open the stream rather than guess",
-                     s->name, path, HR_SEG_VERSION);
-            goto out_tombs;
-        }
-        if (rc)
-            goto out_tombs;
-        rc = scan_segment(s, seg, &max_seq, &floor, &tombs);
-        if (rc)
-            goto out_tombs;
-    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < s->nsegs; i++)
+        rc = scan_segment(s, s->segs[i], &max_seq, &floor, &tombs);
+    if (rc)
+        goto out_tombs;
     /* The next sequence never goes back, even when every message was removed. */
     uint64_t last = max_seq;
     if (s->nsegs && s->segs[s->nsegs - 1]->first_seq - 1 > last)
@@ -222,12 +284,94 @@ int hr_log_recover(struct hr_stream_store *s)
     s->first_seq = first_live ? first_live : s->last_seq + 1;
     if (!first_live)
         s->deleted.head = s->deleted.len = 0;
-    hr_log_unlink_dead_segments(s);
-    if (names.n)
-        hr_info("stream %s: recovered %" PRIu64 " messages (seq %" PRIu64 "..%" PRIu64
-                ") from %zu segments", s->name, s->msgs, s->first_seq, s->last_seq, s->nsegs);
 out_tombs:
     free(tombs.v);
+    return rc;
+}
+
+/* Forgets whatever a failed checkpoint recovery built, so the full one starts clean. */
+static void reset_state(struct hr_stream_store *s)
+{
+    for (size_t i = 0; i < s->subjects.cap; i++) {
+        struct hr_subj *sj = s->subjects.slots[i].hash ? s->subjects.slots[i].val : NULL;
+        if (sj) {
+            free(sj->subject);
+            free(sj);
+        }
+    }
+    hr_map_cleanup(&s->subjects);
+    s->deleted.head = s->deleted.len = 0;
+    s->msgs = s->bytes = 0;
+    s->first_seq = 1;
+    s->last_seq = 0;
+    for (size_t i = 0; i < s->nsegs; i++) {
+        struct hr_segment *seg = s->segs[i];
+        seg->nidx = 0;
+        seg->size = HR_SEG_HEADER_SIZE;
+        seg->last_seq = seg->first_seq - 1;
+        seg->first_ts_ns = seg->last_ts_ns = 0;
+    }
+    hr_read_window_drop(s, NULL);
+}
+
+int hr_log_recover(struct hr_stream_store *s)
+{
+    struct name_list names = {0};
+    int rc = s->io->list(s->io, s->dir, collect_segments, &names);
+    if (rc)
+        goto out_names;
+    if (names.n) /* names.v is NULL when there are none: qsort's pointer must not be */
+        qsort(names.v, names.n, sizeof *names.v, cmp_names);
+    for (size_t i = 0; i < names.n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", s->dir, names.v[i]);
+        struct hr_segment *seg;
+        rc = hr_seg_open(s, path, &seg);
+        if (rc == HERALD_ECORRUPT) {
+            hr_warn("stream %s: segment %s has a bad header; set aside as %s.bad", s->name, path, path);
+            char bad[4200];
+            snprintf(bad, sizeof bad, "%s.bad", path);
+            s->io->rename(s->io, path, bad);
+            rc = 0;
+            continue;
+        }
+        if (rc == HERALD_EVERSION) {
+            hr_error("stream %s: segment %s was written by another format version (this heraldd"
+                     " reads version %d); refusing to open the stream rather than guess",
+                     s->name, path, HR_SEG_VERSION);
+            goto out_names;
+        }
+        if (rc)
+            goto out_names;
+    }
+    struct hr_checkpoint ck;
+    bool used_ckpt = false;
+    if (s->nsegs && hr_log_checkpoint_load(s, &ck) == 0) {
+        if (checkpoint_fits(s, &ck)) {
+            rc = recover_from_checkpoint(s, &ck);
+            used_ckpt = rc == 0;
+            if (rc)
+                hr_warn("stream %s: the index checkpoint could not be applied (%s); scanning the"
+                        " whole log", s->name, herald_strerror(rc));
+        } else {
+            hr_warn("stream %s: the index checkpoint does not match the segments; scanning the"
+                    " whole log", s->name);
+        }
+        hr_log_checkpoint_free(&ck);
+    }
+    if (!used_ckpt) {
+        reset_state(s);
+        rc = recover_full(s);
+        if (rc)
+            goto out_names;
+    }
+    hr_log_unlink_dead_segments(s);
+    if (s->nsegs && !s->memory)
+        s->records_since_ckpt = 1; /* a fresh checkpoint is due: the next start skips this scan */
+    if (names.n)
+        hr_info("stream %s: recovered %" PRIu64 " messages (seq %" PRIu64 "..%" PRIu64
+                ") from %zu segments%s", s->name, s->msgs, s->first_seq, s->last_seq, s->nsegs,
+                used_ckpt ? " (index checkpoint + tail)" : "");
 out_names:
     for (size_t i = 0; i < names.n; i++)
         free(names.v[i]);

@@ -104,6 +104,9 @@ out_free:
 
 static void log_stream_close(struct hr_stream_store *s)
 {
+    /* P1: the next start reads this instead of the whole log. */
+    if (s->store->checkpoints && s->records_since_ckpt && !s->memory && s->nsegs)
+        hr_log_checkpoint_write(s);
     /* S5: flushes queued for the next sync may cover appends to this stream, and that
      * sync will not see its segments once they are closed: sync them now. */
     struct hr_log_store *ls = s->store;
@@ -234,6 +237,7 @@ int hr_log_store_create(const struct hr_log_store_options *opts, struct hr_store
     ls->sync_interval_ms = opts->sync_interval_ms > 0 ? opts->sync_interval_ms : 1000;
     ls->segment_bytes = opts->segment_bytes ? opts->segment_bytes : 64ULL * 1024 * 1024;
     ls->io = opts->io ? opts->io : &hr_io_posix;
+    ls->checkpoints = opts->checkpoints;
     ls->loop = opts->loop;
     if (!ls->dir) {
         free(ls);

@@ -177,7 +177,7 @@ void hr_log_note_removed(struct hr_stream_store *s, const char *subject, size_t 
 }
 
 /* Finds the record of message `seq`; fills rec (pointing into buf) and its position. */
-static int locate(struct hr_stream_store *s, uint64_t seq, struct hr_buf *buf,
+int hr_log_locate(struct hr_stream_store *s, uint64_t seq, struct hr_buf *buf,
                   struct hr_record *rec, size_t *size)
 {
     struct hr_segment *seg = hr_seg_for_seq(s, seq);
@@ -261,6 +261,7 @@ static int write_records(struct hr_stream_store *s, uint64_t next_seq)
         }
     }
     int rc = hr_io_write_all(s->io, seg->fd, s->wbuf.data, s->wbuf.len, seg->size);
+    s->records_since_ckpt++;
     if (rc) {
         /* S3: cut off whatever part of the write landed. */
         hr_read_window_drop(s, seg); /* L6: the cut bytes may be in it */
@@ -310,7 +311,7 @@ static int remove_seq(struct hr_stream_store *s, uint64_t seq)
     hr_buf_init(&buf, HR_RECORD_MAX + 4096);
     struct hr_record rec;
     size_t size;
-    int rc = locate(s, seq, &buf, &rec, &size);
+    int rc = hr_log_locate(s, seq, &buf, &rec, &size);
     if (rc == 0)
         rc = write_marker(s, HR_REC_TOMBSTONE, seq);
     if (rc == 0)
@@ -328,7 +329,7 @@ static uint64_t trim_front(struct hr_stream_store *s, bool (*keep_going)(struct 
     while (s->msgs > 0) {
         struct hr_record rec;
         size_t size;
-        if (locate(s, s->first_seq, &buf, &rec, &size) != 0)
+        if (hr_log_locate(s, s->first_seq, &buf, &rec, &size) != 0)
             break;
         if (!keep_going(s, &rec, arg))
             break;
@@ -534,7 +535,7 @@ static int log_get(struct hr_stream_store *s, uint64_t seq, struct hr_store_msg 
     hr_buf_init(&buf, HR_RECORD_MAX + 4096);
     struct hr_record rec;
     size_t size;
-    int rc = locate(s, seq, &buf, &rec, &size);
+    int rc = hr_log_locate(s, seq, &buf, &rec, &size);
     if (rc == 0)
         rc = copy_out(&rec, out);
     hr_buf_cleanup(&buf);
@@ -727,9 +728,9 @@ static void log_state(struct hr_stream_store *s, struct hr_stream_state *out)
         hr_buf_init(&buf, HR_RECORD_MAX + 4096);
         struct hr_record rec;
         size_t size;
-        if (locate(s, s->first_seq, &buf, &rec, &size) == 0)
+        if (hr_log_locate(s, s->first_seq, &buf, &rec, &size) == 0)
             out->first_ts_ns = rec.ts_ns;
-        if (locate(s, s->last_seq, &buf, &rec, &size) == 0)
+        if (hr_log_locate(s, s->last_seq, &buf, &rec, &size) == 0)
             out->last_ts_ns = rec.ts_ns;
         hr_buf_cleanup(&buf);
     }
@@ -831,6 +832,15 @@ static uint64_t log_count_from(struct hr_stream_store *s, uint64_t seq, const ch
     return n;
 }
 
+static int log_checkpoint(struct hr_stream_store *s, int64_t now, int64_t min_interval)
+{
+    if (!s->store->checkpoints || !s->records_since_ckpt || s->memory || !s->nsegs ||
+        now - s->last_ckpt_ns < min_interval)
+        return 0;
+    s->last_ckpt_ns = now;
+    return hr_log_checkpoint_write(s);
+}
+
 static int log_set_limits(struct hr_stream_store *s, const struct hr_stream_limits *lim)
 {
     s->lim = *lim;
@@ -920,6 +930,7 @@ const struct hr_store_ops hr_log_store_ops = {
     .subject_state = log_subject_state,
     .subjects = log_subjects,
     .count_from = log_count_from,
+    .checkpoint = log_checkpoint,
     .consumer_open = hr_clog_open,
     .consumer_replay = hr_clog_replay,
     .consumer_append = hr_clog_append,

@@ -132,6 +132,9 @@ struct hr_store_ops {
     int (*consumer_remove)(struct hr_consumer_log *c);
     int (*consumer_list)(struct hr_stream_store *s, int (*cb)(void *arg, const char *name),
                          void *arg);
+    /* Saves an index checkpoint when records were written and the last one is older than
+     * `min_interval_ns` (0: now), so a restart scans only the tail after it. */
+    int (*checkpoint)(struct hr_stream_store *s, int64_t now_ns, int64_t min_interval_ns);
     /* Applies max_age at `now_ns`; returns messages removed. */
     uint64_t (*expire)(struct hr_stream_store *s, int64_t now_ns);
     /* S5. */
@@ -152,6 +155,7 @@ struct hr_log_store_options {
     int64_t sync_interval_ms;   /* HR_SYNC_INTERVAL */
     uint64_t segment_bytes;     /* roll to a new segment past this size; 0 = 64 MiB */
     struct hr_io *io;           /* NULL = POSIX */
+    bool checkpoints;           /* write index checkpoints (log_checkpoint.c) */
     uv_loop_t *loop;            /* where flush callbacks run */
 };
 

@@ -74,15 +74,8 @@ static inline bool is_alpha(unsigned char c)
 
 static inline bool is_tchar(unsigned char c)
 {
-    if (is_alpha(c) || is_digit(c))
-        return true;
-    switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '.': case '^': case '_': case '`': case '|': case '~':
-        return true;
-    default:
-        return false;
-    }
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    return is_alpha(c) || is_digit(c) || (c && memchr(extra, c, sizeof extra - 1));
 }
 
 /* A byte of a field value (OWS included): HTAB, SP, VCHAR, obs-text. */
@@ -105,16 +98,8 @@ static inline bool is_target_char(unsigned char c)
 /* A byte of a Host value: unreserved, sub-delims, ':', '[', ']', '%' (RFC 3986 host:port). */
 static inline bool is_host_char(unsigned char c)
 {
-    if (is_alpha(c) || is_digit(c))
-        return true;
-    switch (c) {
-    case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
-    case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':':
-    case '[': case ']': case '%':
-        return true;
-    default:
-        return false;
-    }
+    static const char extra[] = "-._~!$&'()*+,;=:[]%";
+    return is_alpha(c) || is_digit(c) || (c && memchr(extra, c, sizeof extra - 1));
 }
 
 static inline int hex_value(unsigned char c)
@@ -412,8 +397,8 @@ static enum hr_http_error on_head_end(struct hr_http_request *req, const struct 
     }
     if (!f->has_cl)
         req->content_length = 0;
-    req->keep_alive = req->version_minor >= 1 ? !f->conn_close
-                                              : f->conn_keep_alive && !f->conn_close;
+    req->keep_alive =
+        req->version_minor >= 1 ? !f->conn_close : f->conn_keep_alive && !f->conn_close;
     req->expect_continue = req->version_minor >= 1 && f->expect_continue;
     return HR_HTTP_ENONE;
 }
@@ -422,15 +407,15 @@ struct hr_http_result hr_http_parse_request(const char *buf, size_t len,
                                             const struct hr_http_limits *limits,
                                             struct hr_http_request *req)
 {
-    size_t max_line = limits && limits->max_request_line ? limits->max_request_line
-                                                         : DEF_MAX_REQUEST_LINE;
+    size_t max_line =
+        limits && limits->max_request_line ? limits->max_request_line : DEF_MAX_REQUEST_LINE;
     size_t max_fields = limits && limits->max_headers ? limits->max_headers : HR_HTTP_MAX_HEADERS;
     if (max_fields > HR_HTTP_MAX_HEADERS)
         max_fields = HR_HTTP_MAX_HEADERS;
-    size_t max_hbytes = limits && limits->max_header_bytes ? limits->max_header_bytes
-                                                           : DEF_MAX_HEADER_BYTES;
-    uint64_t max_body = limits && limits->max_body_bytes ? limits->max_body_bytes
-                                                         : DEF_MAX_BODY_BYTES;
+    size_t max_hbytes =
+        limits && limits->max_header_bytes ? limits->max_header_bytes : DEF_MAX_HEADER_BYTES;
+    uint64_t max_body =
+        limits && limits->max_body_bytes ? limits->max_body_bytes : DEF_MAX_BODY_BYTES;
 
     memset(req, 0, offsetof(struct hr_http_request, headers));
     const unsigned char *u = (const unsigned char *)buf;
@@ -648,8 +633,8 @@ void hr_http_chunk_init(struct hr_http_chunk_state *st, const struct hr_http_lim
     memset(st, 0, sizeof *st);
     st->phase = C_SIZE_FIRST;
     st->max_line = limits && limits->max_chunk_line ? limits->max_chunk_line : DEF_MAX_CHUNK_LINE;
-    st->max_trailer = limits && limits->max_trailer_bytes ? limits->max_trailer_bytes
-                                                          : DEF_MAX_TRAILER_BYTES;
+    st->max_trailer =
+        limits && limits->max_trailer_bytes ? limits->max_trailer_bytes : DEF_MAX_TRAILER_BYTES;
 }
 
 static struct hr_http_chunk_result chunk_fail(struct hr_http_chunk_state *st, enum hr_http_error e,
@@ -922,56 +907,62 @@ bool hr_http_path_next(struct hr_slice *rest, struct hr_slice *seg)
 
 const char *hr_http_reason(int status)
 {
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 203: return "Non-Authoritative Information";
-    case 204: return "No Content";
-    case 205: return "Reset Content";
-    case 206: return "Partial Content";
-    case 300: return "Multiple Choices";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 305: return "Use Proxy";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 407: return "Proxy Authentication Required";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 421: return "Misdirected Request";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 428: return "Precondition Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return NULL;
-    }
+    static const struct {
+        short status;
+        const char *text;
+    } reasons[] = {
+        {100, "Continue"},
+        {101, "Switching Protocols"},
+        {200, "OK"},
+        {201, "Created"},
+        {202, "Accepted"},
+        {203, "Non-Authoritative Information"},
+        {204, "No Content"},
+        {205, "Reset Content"},
+        {206, "Partial Content"},
+        {300, "Multiple Choices"},
+        {301, "Moved Permanently"},
+        {302, "Found"},
+        {303, "See Other"},
+        {304, "Not Modified"},
+        {305, "Use Proxy"},
+        {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"},
+        {400, "Bad Request"},
+        {401, "Unauthorized"},
+        {402, "Payment Required"},
+        {403, "Forbidden"},
+        {404, "Not Found"},
+        {405, "Method Not Allowed"},
+        {406, "Not Acceptable"},
+        {407, "Proxy Authentication Required"},
+        {408, "Request Timeout"},
+        {409, "Conflict"},
+        {410, "Gone"},
+        {411, "Length Required"},
+        {412, "Precondition Failed"},
+        {413, "Content Too Large"},
+        {414, "URI Too Long"},
+        {415, "Unsupported Media Type"},
+        {416, "Range Not Satisfiable"},
+        {417, "Expectation Failed"},
+        {421, "Misdirected Request"},
+        {422, "Unprocessable Content"},
+        {426, "Upgrade Required"},
+        {428, "Precondition Required"},
+        {429, "Too Many Requests"},
+        {431, "Request Header Fields Too Large"},
+        {500, "Internal Server Error"},
+        {501, "Not Implemented"},
+        {502, "Bad Gateway"},
+        {503, "Service Unavailable"},
+        {504, "Gateway Timeout"},
+        {505, "HTTP Version Not Supported"},
+    };
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++)
+        if (reasons[i].status == status)
+            return reasons[i].text;
+    return NULL;
 }
 
 size_t hr_http_encode_status_line(char *dst, size_t cap, int status, const char *reason)

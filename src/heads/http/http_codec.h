@@ -80,31 +80,31 @@ struct hr_slice {
 #endif
 
 /* Parse errors and the status code each one is answered with. Numbers are only appended. */
-#define HR_HTTP_ERROR_MAP(X)                                                                   \
-    X(BAD_REQUEST_LINE, 400, "malformed request line")                                         \
-    X(BAD_METHOD, 400, "invalid character in method")                                          \
-    X(BAD_TARGET, 400, "invalid request-target")                                               \
-    X(BAD_VERSION, 400, "malformed HTTP version")                                              \
-    X(VERSION, 505, "HTTP version not supported")                                              \
-    X(URI_TOO_LONG, 414, "request line too long")                                              \
-    X(BAD_HEADER, 400, "malformed header field")                                               \
-    X(HEADER_NAME_SPACE, 400, "whitespace between header name and colon")                      \
-    X(OBS_FOLD, 400, "obsolete line folding")                                                  \
-    X(TOO_MANY_HEADERS, 431, "too many header fields")                                         \
-    X(HEADERS_TOO_LARGE, 431, "header section too large")                                      \
-    X(BAD_HOST, 400, "missing, repeated or invalid Host")                                      \
-    X(BAD_CONTENT_LENGTH, 400, "invalid Content-Length")                                       \
-    X(CL_AND_TE, 400, "both Content-Length and Transfer-Encoding")                             \
-    X(BAD_TRANSFER_ENCODING, 400, "invalid Transfer-Encoding")                                 \
-    X(TE_NOT_CHUNKED, 501, "transfer coding not implemented")                                  \
-    X(BODY_TOO_LARGE, 413, "content too large")                                                \
-    X(BAD_CHUNK_SIZE, 400, "invalid chunk size line")                                          \
-    X(CHUNK_SIZE_OVERFLOW, 400, "chunk size too large")                                        \
-    X(CHUNK_LINE_TOO_LONG, 400, "chunk size line too long")                                    \
-    X(BAD_CHUNK_END, 400, "missing CRLF after chunk data")                                     \
-    X(BAD_TRAILER, 400, "malformed trailer section")                                           \
-    X(TRAILER_TOO_LARGE, 431, "trailer section too large")                                     \
-    X(BAD_ESCAPE, 400, "invalid percent-encoding")                                             \
+#define HR_HTTP_ERROR_MAP(X)                                                                       \
+    X(BAD_REQUEST_LINE, 400, "malformed request line")                                             \
+    X(BAD_METHOD, 400, "invalid character in method")                                              \
+    X(BAD_TARGET, 400, "invalid request-target")                                                   \
+    X(BAD_VERSION, 400, "malformed HTTP version")                                                  \
+    X(VERSION, 505, "HTTP version not supported")                                                  \
+    X(URI_TOO_LONG, 414, "request line too long")                                                  \
+    X(BAD_HEADER, 400, "malformed header field")                                                   \
+    X(HEADER_NAME_SPACE, 400, "whitespace between header name and colon")                          \
+    X(OBS_FOLD, 400, "obsolete line folding")                                                      \
+    X(TOO_MANY_HEADERS, 431, "too many header fields")                                             \
+    X(HEADERS_TOO_LARGE, 431, "header section too large")                                          \
+    X(BAD_HOST, 400, "missing, repeated or invalid Host")                                          \
+    X(BAD_CONTENT_LENGTH, 400, "invalid Content-Length")                                           \
+    X(CL_AND_TE, 400, "both Content-Length and Transfer-Encoding")                                 \
+    X(BAD_TRANSFER_ENCODING, 400, "invalid Transfer-Encoding")                                     \
+    X(TE_NOT_CHUNKED, 501, "transfer coding not implemented")                                      \
+    X(BODY_TOO_LARGE, 413, "content too large")                                                    \
+    X(BAD_CHUNK_SIZE, 400, "invalid chunk size line")                                              \
+    X(CHUNK_SIZE_OVERFLOW, 400, "chunk size too large")                                            \
+    X(CHUNK_LINE_TOO_LONG, 400, "chunk size line too long")                                        \
+    X(BAD_CHUNK_END, 400, "missing CRLF after chunk data")                                         \
+    X(BAD_TRAILER, 400, "malformed trailer section")                                               \
+    X(TRAILER_TOO_LARGE, 431, "trailer section too large")                                         \
+    X(BAD_ESCAPE, 400, "invalid percent-encoding")                                                 \
     X(NO_SPACE, 414, "decoded value too long for its buffer")
 
 enum hr_http_error {
@@ -123,7 +123,7 @@ enum hr_http_status { HR_HTTP_OK, HR_HTTP_MORE, HR_HTTP_ERROR };
 
 /* Limits; a field left 0 takes the default shown. */
 struct hr_http_limits {
-    size_t max_request_line;  /* bytes before CRLF (leading empty lines apart); 0 = 8192 */
+    size_t max_request_line;  /* bytes before CRLF; also bounds leading empty lines; 0 = 8192 */
     size_t max_headers;       /* field lines; 0 = HR_HTTP_MAX_HEADERS, larger is clamped */
     size_t max_header_bytes;  /* field section incl. the blank line; 0 = 16384 */
     uint64_t max_body_bytes;  /* Content-Length above it is 413; 0 = 1 MiB. Chunked bodies:
