@@ -35,6 +35,9 @@ struct option_def {
 static const struct option_def options[] = {
     {"addr", "a net host", T_STRING, "127.0.0.1", 0, 0, "address to listen on", OFF(addr)},
     {"port", "p", T_INT, "4222", -1, 65535, "NATS client port (-1: any free port)", OFF(port)},
+    {"http_port", "m http", T_INT, "8080", -1, 65535,
+     "HTTP port: REST, long-poll, SSE, WebSocket, monitoring (0: off, -1: any free port)",
+     OFF(http_port)},
     {"server_name", "n name", T_STRING, "", 0, 0, "server name (default: the server id)",
      OFF(server_name)},
     {"jetstream", "js", T_BOOL, "true", 0, 0, "enable streams and the JetStream API",
@@ -78,7 +81,7 @@ static const struct option_def options[] = {
 /* nats-server options Herald knowingly does not offer (yet): fail with a clear message. */
 static const char *const unsupported[] = {
     "cluster", "routes", "cluster_name", "cluster_advertise", "no_advertise", "connect_retries",
-    "tls", "tlscert", "tlskey", "tlscacert", "tlsverify", "m", "http_port", "ms", "https_port",
+    "tls", "tlscert", "tlskey", "tlscacert", "tlsverify", "ms", "https_port",
     "gateway", "leafnodes", "websocket", "mqtt", "accounts", "nkey", "operator", "resolver",
     "client_advertise", "P", "pid", "ports_file_dir", "syslog", "s", "r", "remote_syslog",
     "sl", "signal", NULL,

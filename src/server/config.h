@@ -19,6 +19,7 @@
 struct hr_config {
     char *addr;
     int64_t port;
+    int64_t http_port;
     char *server_name;
     bool jetstream;
     char *sync;

@@ -32,10 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct hr_slice {
-    const char *ptr;
-    size_t len;
-};
+#include "common/slice.h"
 
 enum hr_nats_op_kind {
     HR_NATS_OP_CONNECT,
