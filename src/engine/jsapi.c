@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/base64.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/natshdr.h"
@@ -260,35 +261,6 @@ static int get_requested(struct api_req *r, struct herald_stream *s, const char 
     return herald_stream_msg_get(s, (uint64_t)seq, NULL, 0, false, m, err);
 }
 
-static char *b64(const char *p, size_t n)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-    if (!out)
-        return NULL;
-    const unsigned char *u = (const unsigned char *)p;
-    size_t i = 0;
-    for (; i + 2 < n; i += 3) {
-        *o++ = tbl[u[i] >> 2];
-        *o++ = tbl[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
-        *o++ = tbl[((u[i + 1] & 15) << 2) | (u[i + 2] >> 6)];
-        *o++ = tbl[u[i + 2] & 63];
-    }
-    if (i < n) {
-        *o++ = tbl[u[i] >> 2];
-        if (i + 1 < n) {
-            *o++ = tbl[((u[i] & 3) << 4) | (u[i + 1] >> 4)];
-            *o++ = tbl[(u[i + 1] & 15) << 2];
-        } else {
-            *o++ = tbl[(u[i] & 3) << 4];
-            *o++ = '=';
-        }
-        *o++ = '=';
-    }
-    *o = '\0';
-    return out;
-}
-
 static void api_msg_get(struct api_req *r, const char *name)
 {
     struct herald_stream *s = need_stream(r, name);
@@ -306,8 +278,8 @@ static void api_msg_get(struct api_req *r, const char *name)
     }
     char ts[64];
     hr_format_time(ts, sizeof ts, m.ts_ns);
-    char *data = b64(m.data, m.data_len);
-    char *hdrs = m.hdr_len ? b64(m.hdr, m.hdr_len) : NULL;
+    char *data = hr_base64_encode(m.data, m.data_len);
+    char *hdrs = m.hdr_len ? hr_base64_encode(m.hdr, m.hdr_len) : NULL;
     json_t *msg = json_pack("{s:s%, s:I, s:s, s:s}", "subject", m.subject, m.subject_len, "seq",
                             (json_int_t)m.seq, "data", data ? data : "", "time", ts);
     if (msg && hdrs)
