@@ -68,16 +68,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* struct hr_slice is shared with the NATS codec (heads/nats/codec.h defines it without a
- * guard). Include that header first when a file needs both, or move the struct to a common
- * header that both include. */
-#if !defined(HR_SLICE_DEFINED) && !defined(HR_HEADS_NATS_CODEC_H)
-#define HR_SLICE_DEFINED
-struct hr_slice {
-    const char *ptr;
-    size_t len;
-};
-#endif
+#include "common/slice.h"
 
 /* Parse errors and the status code each one is answered with. Numbers are only appended. */
 #define HR_HTTP_ERROR_MAP(X)                                                                       \
