@@ -45,7 +45,8 @@ enum herald_replay_policy { HERALD_REPLAY_INSTANT, HERALD_REPLAY_ORIGINAL };
 
 struct herald_consumer_config {
     char *name;    /* owned; the durable name, or generated for an ephemeral */
-    bool durable;  /* false: deleted after inactive_threshold without interest */
+    bool durable;  /* durable_name set; false: deleted after inactive_threshold without interest */
+    bool hide_name; /* a DURABLE.CREATE durable: its config JSON has no "name" (as nats-server) */
     char *description;
     char *filter_subject;   /* NULL: the whole stream */
     char *deliver_subject;  /* NULL: a pull consumer */
@@ -53,6 +54,7 @@ struct herald_consumer_config {
     enum herald_deliver_policy deliver_policy;
     uint64_t opt_start_seq;
     int64_t opt_start_time_ns;
+    char *opt_start_time;         /* owned; as sent (RFC 3339, its offset kept), or NULL */
     enum herald_ack_policy ack_policy;
     int64_t ack_wait_ns;          /* default 30 s */
     int64_t max_deliver;          /* -1: unlimited */
@@ -60,10 +62,12 @@ struct herald_consumer_config {
     size_t nbackoff;
     enum herald_replay_policy replay_policy;
     int64_t max_waiting;          /* pull: waiting requests, default 512 */
-    int64_t max_ack_pending;      /* default 1000; -1 unlimited */
+    int64_t max_ack_pending;      /* default 1000 (ack none: as given, 0 = not set); -1 unlimited */
     int64_t max_batch, max_expires_ns, max_bytes; /* pull request limits; 0: none */
     int64_t inactive_threshold_ns;
     int64_t idle_heartbeat_ns;    /* push */
+    uint64_t rate_limit_bps;      /* push; kept and reported, not enforced */
+    char *sample_freq;            /* owned; kept and reported (no sampling advisories) */
     bool flow_control;            /* push */
     bool headers_only;
     int replicas;

@@ -138,6 +138,14 @@ int herald_stream_purge(struct herald_stream *s, const char *filter, uint64_t up
 int herald_stream_subjects(struct herald_stream *s, const char *filter,
                            int (*cb)(void *arg, const char *subject, uint64_t msgs), void *arg);
 
+struct herald_store_stats {
+    uint64_t fsyncs;         /* fdatasync calls made by group commits */
+    uint64_t fsync_batches;  /* group commits */
+    uint64_t fsync_ns_total; /* time spent in them */
+};
+/* Fills `out`; HERALD_ENOTFOUND when the engine has no store. */
+int herald_engine_store_stats(struct herald_engine *e, struct herald_store_stats *out);
+
 /* Requests durability for every append so far; PubAcks waiting on it are published when
  * it is reached. heraldd calls it once per loop iteration, before writing connections. */
 void herald_engine_commit(struct herald_engine *e);

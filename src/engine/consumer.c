@@ -304,6 +304,11 @@ static void registry_remove(struct herald_stream *s, struct hr_consumer *c)
 
 /* ---- scheduling ----------------------------------------------------------------------- */
 
+static void on_pump_idle(uv_idle_t *h)
+{
+    (void)h; /* only there to keep poll from blocking; the pump stops it */
+}
+
 void hr_consumer_mark_dirty(struct hr_consumer *c)
 {
     if (c->dirty || c->deleted)
@@ -312,6 +317,12 @@ void hr_consumer_mark_dirty(struct hr_consumer *c)
     struct herald_engine *e = c->stream->e;
     c->dirty_next = e->dirty_consumers;
     e->dirty_consumers = c;
+    /* The pump runs in the loop's check phase, after poll. A consumer dirtied outside an I/O
+     * callback (its timer: redelivery, backoff, NAK delay, expiry, heartbeat) or left dirty
+     * by the pump's last pass must not wait for unrelated I/O or the 1 s tick: an active
+     * idle handle makes poll return at once. */
+    if (e->pump_idle)
+        uv_idle_start(e->pump_idle, on_pump_idle);
 }
 
 static void on_timer(uv_timer_t *t)

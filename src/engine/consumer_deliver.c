@@ -174,17 +174,21 @@ static int held_add(struct hr_consumer *c, uint64_t sseq, uint64_t key)
 
 /* ---- status messages ------------------------------------------------------------------ */
 
+/* A status for a pull request; with `r`, the Nats-Pending-Messages/-Bytes headers say what
+ * that request still owed (its remaining batch and max_bytes), as nats-server does: clients
+ * such as nats.js's consume() subtract them from what they are waiting for. */
 static void send_status(struct hr_consumer *c, const char *to, size_t to_len, int status,
-                        const char *desc, bool pending_headers)
+                        const char *desc, const struct hr_pull_req *r)
 {
     struct hr_buf h;
     hr_buf_init(&h, 4096);
     hr_hdr_begin(&h, status, desc);
     char num[32];
-    if (pending_headers) {
-        int n = snprintf(num, sizeof num, "%" PRIu64, c->num_pending);
+    if (r) {
+        int n = snprintf(num, sizeof num, "%" PRId64, r->batch_left > 0 ? r->batch_left : 0);
         hr_hdr_add(&h, "Nats-Pending-Messages", num, (size_t)n);
-        hr_hdr_add(&h, "Nats-Pending-Bytes", "0", 1);
+        n = snprintf(num, sizeof num, "%" PRId64, r->max_bytes && r->bytes_left > 0 ? r->bytes_left : 0);
+        hr_hdr_add(&h, "Nats-Pending-Bytes", num, (size_t)n);
     }
     hr_hdr_end(&h);
     if (h.data)
@@ -227,7 +231,7 @@ void hr_consumer_drop_waiting(struct hr_consumer *c, int status, const char *des
     while (c->waiting) {
         struct hr_pull_req *r = c->waiting;
         if (status)
-            send_status(c, r->reply, r->reply_len, status, description, false);
+            send_status(c, r->reply, r->reply_len, status, description, NULL);
         request_free(c, NULL, r);
     }
 }
@@ -256,33 +260,33 @@ void hr_consumer_pull_request(struct hr_consumer *c, const char *reply, size_t r
             no_wait = json_is_true(json_object_get(o, "no_wait"));
         } else {
             json_decref(o);
-            send_status(c, reply, reply_len, 400, "Bad Request", false);
+            send_status(c, reply, reply_len, 400, "Bad Request", NULL);
             return;
         }
         json_decref(o);
     }
     if (batch <= 0) {
-        send_status(c, reply, reply_len, 400, "Bad Request", false);
+        send_status(c, reply, reply_len, 400, "Bad Request", NULL);
         return;
     }
     char desc[96];
     if (c->cfg.max_batch > 0 && batch > c->cfg.max_batch) {
         snprintf(desc, sizeof desc, "Exceeded MaxRequestBatch of %" PRId64, c->cfg.max_batch);
-        send_status(c, reply, reply_len, 409, desc, false);
+        send_status(c, reply, reply_len, 409, desc, NULL);
         return;
     }
     if (c->cfg.max_expires_ns > 0 && expires > c->cfg.max_expires_ns) {
         snprintf(desc, sizeof desc, "Exceeded MaxRequestExpires of %" PRId64 "ms", c->cfg.max_expires_ns / 1000000);
-        send_status(c, reply, reply_len, 409, desc, false);
+        send_status(c, reply, reply_len, 409, desc, NULL);
         return;
     }
     if (c->cfg.max_bytes > 0 && max_bytes > c->cfg.max_bytes) {
         snprintf(desc, sizeof desc, "Exceeded MaxRequestMaxBytes of %" PRId64, c->cfg.max_bytes);
-        send_status(c, reply, reply_len, 409, desc, false);
+        send_status(c, reply, reply_len, 409, desc, NULL);
         return;
     }
     if (c->nwaiting >= (size_t)c->cfg.max_waiting) {
-        send_status(c, reply, reply_len, 409, "Exceeded MaxWaiting", false);
+        send_status(c, reply, reply_len, 409, "Exceeded MaxWaiting", NULL);
         return;
     }
     struct hr_pull_req *r = calloc(1, sizeof *r + reply_len);
@@ -566,7 +570,7 @@ static void pump_pull(struct hr_consumer *c, int64_t now)
     for (struct hr_pull_req *r = c->waiting, *prev = NULL, *next; r; r = next) {
         next = r->next;
         if (r->expires_ns && now >= r->expires_ns) {
-            send_status(c, r->reply, r->reply_len, 408, "Request Timeout", true);
+            send_status(c, r->reply, r->reply_len, 408, "Request Timeout", r);
             request_free(c, prev, r);
             continue;
         }
@@ -583,7 +587,7 @@ static void pump_pull(struct hr_consumer *c, int64_t now)
         size_t size = pk.m.subject_len + pk.m.hdr_len + pk.m.data_len;
         if (r->max_bytes && (int64_t)size > r->bytes_left) {
             unpick(c, &pk);
-            send_status(c, r->reply, r->reply_len, 409, "Message Size Exceeds MaxBytes", true);
+            send_status(c, r->reply, r->reply_len, 409, "Message Size Exceeds MaxBytes", r);
             request_free(c, NULL, r);
             continue;
         }
@@ -606,9 +610,9 @@ static void pump_pull(struct hr_consumer *c, int64_t now)
         next = r->next;
         if (r->no_wait) {
             if (r->delivered == 0)
-                send_status(c, r->reply, r->reply_len, 404, "No Messages", false);
+                send_status(c, r->reply, r->reply_len, 404, "No Messages", NULL);
             else
-                send_status(c, r->reply, r->reply_len, 408, "Request Timeout", true);
+                send_status(c, r->reply, r->reply_len, 408, "Request Timeout", r);
             request_free(c, prev, r);
             continue;
         }
@@ -659,6 +663,9 @@ void hr_consumers_pump(struct herald_engine *e)
             pump_one(c);
         }
     }
+    /* Nothing left to do: the loop may block in poll again (see hr_consumer_mark_dirty). */
+    if (!e->dirty_consumers && e->pump_idle)
+        uv_idle_stop(e->pump_idle);
 }
 
 void hr_consumer_on_stored(struct hr_consumer *c, uint64_t sseq, const char *subject, size_t len)

@@ -50,6 +50,7 @@ struct herald_engine {
     struct herald_sub *api_subs[2];
     struct herald_sub *ack_sub, *fc_sub;
     struct hr_consumer *dirty_consumers; /* U5 */
+    uv_idle_t *pump_idle;                /* active while consumers are dirty (consumer.c) */
     uint64_t consumer_seq_gen;           /* names for ephemeral consumers */
     uint64_t api_total, api_errors;
     bool destroying;

@@ -972,12 +972,26 @@ int hr_streams_init(struct herald_engine *e)
     uv_timer_start(&e->timer, on_timer, 1000, 1000);
     uv_unref((uv_handle_t *)&e->timer);
     e->timer_started = true;
+    e->pump_idle = malloc(sizeof *e->pump_idle);
+    if (e->pump_idle) {
+        uv_idle_init(e->opts.loop, e->pump_idle);
+        uv_unref((uv_handle_t *)e->pump_idle);
+    }
     return hr_jsapi_start(e);
+}
+
+static void free_idle(uv_handle_t *h)
+{
+    free(h);
 }
 
 void hr_streams_cleanup(struct herald_engine *e)
 {
     e->destroying = true;
+    if (e->pump_idle) {
+        uv_close((uv_handle_t *)e->pump_idle, free_idle);
+        e->pump_idle = NULL;
+    }
     if (e->timer_started)
         uv_close((uv_handle_t *)&e->timer, hr_engine_free_on_close); /* frees the engine */
     hr_jsapi_stop(e);
@@ -999,4 +1013,12 @@ void hr_streams_cleanup(struct herald_engine *e)
         e->acks_head = a->next;
         free(a);
     }
+}
+
+int herald_engine_store_stats(struct herald_engine *e, struct herald_store_stats *out)
+{
+    if (!e->store)
+        return HERALD_ENOTFOUND;
+    ops(e)->sync_stats(e->store, &out->fsyncs, &out->fsync_batches, &out->fsync_ns_total);
+    return 0;
 }

@@ -39,7 +39,8 @@ char *hr_conn_reserve(struct hr_conn *c, size_t n, int *err)
         return NULL;
     }
     size_t pending = hr_conn_pending(c);
-    if (pending + n > (size_t)c->server->cfg->max_pending) {
+    size_t cap = c->max_pending ? c->max_pending : (size_t)c->server->cfg->max_pending;
+    if (pending + n > cap) {
         *err = HERALD_ELIMIT;
         return NULL;
     }
@@ -199,6 +200,30 @@ void hr_server_flush_dirty(struct hr_server *s)
         s->dirty = c->dirty_next;
         c->dirty = false;
         conn_flush(c);
+    }
+}
+
+void hr_conn_schedule_read(struct hr_conn *c)
+{
+    if (c->reread || c->state_kind != HR_CONN_OPEN)
+        return;
+    c->reread = true;
+    c->reread_next = c->server->reread;
+    c->server->reread = c;
+}
+
+void hr_server_reread(struct hr_server *s);
+void hr_server_reread(struct hr_server *s)
+{
+    while (s->reread) {
+        struct hr_conn *c = s->reread;
+        s->reread = c->reread_next;
+        c->reread = false;
+        if (c->state_kind != HR_CONN_OPEN || c->in.len == 0)
+            continue;
+        size_t used = c->head->conn_read(c, c->in.data, c->in.len);
+        if (c->state_kind == HR_CONN_OPEN)
+            hr_buf_consume(&c->in, used);
     }
 }
 

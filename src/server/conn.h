@@ -72,6 +72,9 @@ struct hr_conn {
     struct hr_conn *dirty_next;
     struct hr_conn *prev, *next; /* server's list */
     size_t read_need; /* head's hint: bytes the current frame needs */
+    size_t max_pending; /* this connection's output cap (C3); 0: the server's max_pending */
+    bool reread;        /* hr_conn_schedule_read() pending */
+    struct hr_conn *reread_next;
     uint64_t created_ms, last_read_ms, write_started_ms;
     char ip[64];
     int port;
@@ -90,6 +93,11 @@ void hr_conn_commit(struct hr_conn *c, size_t used);
 /* Leaves OPEN (C1). FLUSH writes what is queued first (bounded by write_deadline); NOW
  * drops it. `reason` (static string) is logged. Idempotent. */
 void hr_conn_close(struct hr_conn *c, enum hr_close_mode mode, const char *reason);
+
+/* Asks the server to offer the buffered input to head->conn_read() again at the end of
+ * this loop iteration (a head that paused parsing, e.g. while an HTTP response was
+ * pending, resumes with pipelined requests already received). */
+void hr_conn_schedule_read(struct hr_conn *c);
 
 /* Bytes queued and not yet written. */
 size_t hr_conn_pending(const struct hr_conn *c);

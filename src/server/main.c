@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "common/log.h"
+#include "heads/http/http.h"
 #include "heads/nats/nats.h"
 #include "herald/herald.h"
 #include "herald/stream.h"
@@ -106,6 +107,18 @@ int main(int argc, char **argv)
     if (sync != HERALD_SYNC_ALWAYS)
         hr_warn("sync=%s: acknowledged messages can be lost in a crash (see docs/configuration.md)", cfg.sync);
     hr_info("Listening for client connections on %s:%d", cfg.addr, server.listeners[0].port);
+    if (cfg.http_port) {
+        rc = hr_server_listen(&server, &hr_http_head, (int)cfg.http_port);
+        if (rc) {
+            hr_error("cannot listen for HTTP on %s:%lld: %s", cfg.addr, (long long)cfg.http_port,
+                     uv_strerror(rc));
+            hr_server_shutdown(&server);
+            uv_run(loop, UV_RUN_DEFAULT);
+            goto out_engine;
+        }
+        hr_info("Listening for HTTP (REST, SSE, monitoring) on %s:%d", cfg.addr,
+                server.listeners[server.nlisteners - 1].port);
+    }
     hr_info("Server is ready");
     uv_run(loop, UV_RUN_DEFAULT);
     hr_info("Server exiting");

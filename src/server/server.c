@@ -15,6 +15,7 @@
 #include "server/server.h"
 
 void hr_server_flush_dirty(struct hr_server *s);
+void hr_server_reread(struct hr_server *s);
 void hr_server_accept(struct hr_listener *l);
 void hr_conn_release_idle_buffers(struct hr_conn *c);
 
@@ -23,6 +24,7 @@ void hr_conn_release_idle_buffers(struct hr_conn *c);
 static void on_check(uv_check_t *h)
 {
     struct hr_server *s = h->data;
+    hr_server_reread(s);
     herald_engine_commit(s->engine);
     hr_server_flush_dirty(s);
 }

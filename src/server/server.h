@@ -52,6 +52,7 @@ struct hr_server {
     struct hr_conn *conns;
     size_t nconns;
     struct hr_conn *dirty;
+    struct hr_conn *reread; /* hr_conn_schedule_read() */
     uint64_t next_conn_id;
     bool shutting_down;
     struct hr_server_stats stats;

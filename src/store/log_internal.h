@@ -148,7 +148,7 @@ struct hr_log_store {
     struct hr_flush_waiter *inflight_waiters, *next_waiters;
     struct hr_fd_grave *grave;
     bool fsync_failed;
-    uint64_t fsyncs, fsync_ns_total;
+    uint64_t fsyncs, fsync_ns_total, sync_batches;
     int handles_open; /* loop handles not yet closed; the last close callback frees us */
 };
 
@@ -232,6 +232,7 @@ int hr_clog_list(struct hr_stream_store *s, int (*cb)(void *arg, const char *nam
 int hr_log_sync_start(struct hr_log_store *ls);
 void hr_log_sync_stop(struct hr_log_store *ls);
 void hr_log_flush(struct hr_store *st, hr_store_flush_cb cb, void *arg);
+void hr_log_sync_stats(struct hr_store *st, uint64_t *fsyncs, uint64_t *batches, uint64_t *ns);
 void hr_log_retire_fd(struct hr_log_store *ls, struct hr_io *io, int fd);
 
 #endif

@@ -229,6 +229,7 @@ int hr_log_store_create(const struct hr_log_store_options *opts, struct hr_store
         log_ops.stream_remove = log_stream_remove;
         log_ops.stream_list = log_stream_list;
         log_ops.flush = hr_log_flush;
+        log_ops.sync_stats = hr_log_sync_stats;
         log_ops.destroy = log_destroy;
     }
     ls->base.ops = &log_ops;

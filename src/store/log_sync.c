@@ -48,6 +48,7 @@ static void *sync_thread(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         pthread_mutex_lock(&ls->mu);
         ls->fsyncs += n;
+        ls->sync_batches++;
         ls->fsync_ns_total += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
         ls->sync_result = result;
         ls->sync_done = true;
@@ -298,4 +299,16 @@ void hr_log_sync_stop(struct hr_log_store *ls)
     free(ls->sync_fds);
     pthread_mutex_destroy(&ls->mu);
     pthread_cond_destroy(&ls->cv);
+}
+
+void hr_log_sync_stats(struct hr_store *st, uint64_t *fsyncs, uint64_t *batches, uint64_t *ns)
+{
+    struct hr_log_store *ls = (struct hr_log_store *)st;
+    if (ls->thread_started)
+        pthread_mutex_lock(&ls->mu);
+    *fsyncs = ls->fsyncs;
+    *batches = ls->sync_batches;
+    *ns = ls->fsync_ns_total;
+    if (ls->thread_started)
+        pthread_mutex_unlock(&ls->mu);
 }

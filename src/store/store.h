@@ -139,6 +139,8 @@ struct hr_store_ops {
     uint64_t (*expire)(struct hr_stream_store *s, int64_t now_ns);
     /* S5. */
     void (*flush)(struct hr_store *st, hr_store_flush_cb cb, void *arg);
+    /* Group-commit counters: fdatasync calls, commits, and the time they took. */
+    void (*sync_stats)(struct hr_store *st, uint64_t *fsyncs, uint64_t *batches, uint64_t *ns);
     /* Syncs, runs every waiting flush callback, closes all streams. The store's loop
      * handles close asynchronously: run the loop afterwards (before uv_loop_close())
      * so their close callbacks release the rest of the store. */

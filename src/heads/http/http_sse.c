@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * Server-Sent Events (WHATWG HTML §9.2): `GET /v1/events?subject=…` and
+ * `GET /v1/streams/{s}/consumers/{c}/events`.
+ *
+ *   subject, stored    when a stream captures the subject (or ?stream= names one), an
+ *                      ephemeral push consumer delivers from the stream: `id:` is the stream
+ *                      sequence, so a reconnect with Last-Event-ID (header, or ?last_event_id=
+ *                      on the first connection) resumes right after it — replay then live,
+ *                      no gap and no duplicate at the seam. ?from= all | last | new (default)
+ *                      | <sequence> | <RFC 3339 time> chooses where a fresh reader starts.
+ *   subject, live      otherwise a plain subscription: events without id.
+ *   consumer           a durable pull consumer read with long-polls; each event is acked
+ *                      when written (?ack=auto, default) or carries its ack_id for the ack
+ *                      endpoint (?ack=explicit, data is then a JSON envelope).
+ *
+ * Every event: `id:` (when stored), `event:` the subject, one `data:` line per payload
+ * line (CR, LF and CRLF all end a line; a payload that is not UTF-8 is sent as base64 with
+ * event `<subject>;base64`). `retry: 2000` first; a comment every 15 s keeps proxies open.
+ * A reader that falls behind by more than SSE_MAX_PENDING bytes is closed (it resumes from
+ * its last id) — memory stays bounded and no one else waits.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/base64.h"
+#include "common/log.h"
+#include "common/natshdr.h"
+#include "common/subject.h"
+#include "heads/http/http.h"
+#include "herald/stream.h"
+#include "server/server.h"
+
+#define SSE_MAX_PENDING (4u * 1024 * 1024)
+#define SSE_HEARTBEAT_MS 15000
+#define SSE_PULL_BATCH 64
+#define SSE_PULL_EXPIRES_NS (20LL * 1000000000LL)
+
+int hr_sse_encode_event(struct hr_buf *b, uint64_t id, const char *event, size_t event_len,
+                        const char *data, size_t len);
+
+/* Appends one event to `b`. Returns 0 or an hr_buf error. Pure: no I/O. */
+int hr_sse_encode_event(struct hr_buf *b, uint64_t id, const char *event, size_t event_len,
+                        const char *data, size_t len)
+{
+    int rc = 0;
+    if (id)
+        rc = hr_buf_printf(b, "id: %" PRIu64 "\n", id);
+    if (!rc && event_len) {
+        rc = hr_buf_append(b, "event: ", 7);
+        for (size_t i = 0; !rc && i < event_len; i++) /* an event name is one line */
+            rc = hr_buf_append(b, event[i] == '\r' || event[i] == '\n' ? " " : &event[i], 1);
+        rc = rc ? rc : hr_buf_append(b, "\n", 1);
+    }
+    /* every line of the payload is a data: line; a payload ending in a line break gets a
+     * final empty data: line, so the reader's data ends in "\n" exactly as sent */
+    const char *p = data, *end = data + len;
+    for (;;) {
+        const char *q = p;
+        while (q < end && *q != '\r' && *q != '\n')
+            q++;
+        rc = rc ? rc : hr_buf_append(b, "data: ", 6);
+        rc = rc ? rc : hr_buf_append(b, p, (size_t)(q - p));
+        rc = rc ? rc : hr_buf_append(b, "\n", 1);
+        if (q >= end)
+            break;
+        if (*q == '\r' && q + 1 < end && q[1] == '\n')
+            q++;
+        p = q + 1;
+    }
+    return rc ? rc : hr_buf_append(b, "\n", 1);
+}
+
+static bool utf8_ok(const char *p, size_t n)
+{
+    json_t *s = json_stringn(p, n); /* jansson validates UTF-8 */
+    bool ok = s != NULL && !memchr(p, '\0', n);
+    json_decref(s);
+    return ok;
+}
+
+/* Writes one event for a message; false when the reader is too far behind (closed). */
+static bool write_event(struct hr_http_client *h, uint64_t id, const char *subject, size_t subject_len,
+                        const char *data, size_t len)
+{
+    struct hr_buf b;
+    hr_buf_init(&b, SSE_MAX_PENDING);
+    int rc;
+    if (utf8_ok(data, len)) {
+        rc = hr_sse_encode_event(&b, id, subject, subject_len, data, len);
+    } else {
+        char *enc = hr_base64_encode(data, len);
+        char ev[300];
+        int n = snprintf(ev, sizeof ev, "%.*s;base64", (int)(subject_len > 280 ? 280 : subject_len), subject);
+        rc = enc ? hr_sse_encode_event(&b, id, ev, (size_t)n, enc, strlen(enc)) : HERALD_ENOMEM;
+        free(enc);
+    }
+    if (rc == 0)
+        rc = hr_conn_write(h->conn, b.data, b.len);
+    hr_buf_cleanup(&b);
+    if (rc) {
+        hr_info("http conn %llu: SSE reader too slow (%zu bytes pending): closed; it resumes from its last id",
+                (unsigned long long)h->conn->id, hr_conn_pending(h->conn));
+        h->conn->server->stats.slow_consumers++;
+        hr_conn_close(h->conn, HR_CLOSE_NOW, "SSE reader too slow");
+        return false;
+    }
+    h->sse_last_write_ms = hr_conn_now_ms(h->conn);
+    return true;
+}
+
+static void stream_head(struct hr_http_client *h)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nServer: herald/%s\r\nContent-Type: text/event-stream\r\n"
+                     "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s%s%s\r\n"
+                     "retry: 2000\n\n",
+                     HERALD_VERSION, *h->origin ? "Access-Control-Allow-Origin: " : "", h->origin,
+                     *h->origin ? "\r\n" : "");
+    hr_conn_write(h->conn, head, (size_t)n);
+    h->phase = HR_HTTP_STREAMING;
+    h->keep_alive = false;
+    h->conn->max_pending = SSE_MAX_PENDING;
+    h->sse_last_write_ms = hr_conn_now_ms(h->conn);
+}
+
+/* The sequence token of "$JS.ACK.<s>.<c>.<dc>.<sseq>.<cseq>.<ts>.<pending>". */
+static uint64_t ack_sseq(const char *reply, size_t len)
+{
+    int dots = 0;
+    for (size_t i = 0; i < len; i++)
+        if (reply[i] == '.' && ++dots == 5)
+            return strtoull(reply + i + 1, NULL, 10);
+    return 0;
+}
+
+/* ---- a subject, live or from a stream ------------------------------------------------------- */
+
+static void on_event(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
+{
+    struct hr_http_client *h = ctx;
+    (void)sub;
+    if (h->phase != HR_HTTP_STREAMING && h->phase != HR_HTTP_WAITING)
+        return;
+    int status = hr_hdr_status(msg->hdr, msg->hdr_len);
+    if (status) {
+        if (status == 100 && msg->reply_len) { /* flow control: answer it */
+            struct herald_msg fc = {.subject = msg->reply, .subject_len = msg->reply_len};
+            herald_publish(hr_http_engine(h), &fc, h);
+        }
+        return;
+    }
+    uint64_t id = msg->reply_len > 8 && memcmp(msg->reply, "$JS.ACK.", 8) == 0
+                      ? ack_sseq(msg->reply, msg->reply_len) : 0;
+    write_event(h, id, msg->subject, msg->subject_len, msg->data, msg->data_len);
+}
+
+static void consumer_created(struct hr_http_client *h, int status, json_t *body)
+{
+    if (status >= 300) {
+        herald_sub_destroy(h->events);
+        h->events = NULL;
+        h->sse_stream[0] = '\0';
+        h->keep_alive = false;
+        hr_http_respond_json(h, status, body);
+        return;
+    }
+    json_decref(body);
+    stream_head(h);
+}
+
+static bool covers(const char *stream_subject, const char *filter)
+{
+    /* the stream keeps every subject the filter can match (wildcards compared as tokens) */
+    return hr_subject_matches(stream_subject, strlen(stream_subject), filter, strlen(filter));
+}
+
+struct cover_ctx {
+    const char *filter;
+    struct herald_stream *found;
+};
+
+static int find_cover(void *arg, struct herald_stream *s)
+{
+    struct cover_ctx *c = arg;
+    const struct herald_stream_config *cfg = herald_stream_get_config(s);
+    for (size_t i = 0; i < cfg->nsubjects; i++)
+        if (covers(cfg->subjects[i], c->filter)) {
+            c->found = s;
+            return 1;
+        }
+    return 0;
+}
+
+static void sse_subject(struct hr_http_client *h, const struct hr_http_request *req)
+{
+    struct herald_engine *e = hr_http_engine(h);
+    char subject[257], stream[257] = "", from[64] = "new", last_id[32] = "";
+    struct hr_slice v;
+    size_t len;
+    if (!hr_http_query_get(req->query, "subject", &v) ||
+        hr_http_url_decode(v, subject, sizeof subject - 1, HR_HTTP_DECODE_PLUS, &len) != HR_HTTP_ENONE) {
+        hr_http_error(h, 400, 0, "subject is required (?subject=orders.>)");
+        return;
+    }
+    subject[len] = '\0';
+    if (!hr_subject_valid_filter(subject, len)) {
+        hr_http_error(h, 400, 0, "invalid subject");
+        return;
+    }
+    if (hr_http_query_get(req->query, "stream", &v) &&
+        hr_http_url_decode(v, stream, sizeof stream - 1, 0, &len) == HR_HTTP_ENONE)
+        stream[len] = '\0';
+    if (hr_http_query_get(req->query, "from", &v) &&
+        hr_http_url_decode(v, from, sizeof from - 1, HR_HTTP_DECODE_PLUS, &len) == HR_HTTP_ENONE)
+        from[len] = '\0';
+    struct hr_slice lei = hr_http_header_get(req, "Last-Event-ID");
+    if (lei.len && lei.len < sizeof last_id) {
+        memcpy(last_id, lei.ptr, lei.len);
+        last_id[lei.len] = '\0';
+    } else if (hr_http_query_get(req->query, "last_event_id", &v) &&
+               hr_http_url_decode(v, last_id, sizeof last_id - 1, 0, &len) == HR_HTTP_ENONE) {
+        last_id[len] = '\0';
+    }
+    struct herald_stream *s = NULL;
+    if (*stream) {
+        s = herald_stream_lookup(e, stream);
+        if (!s) {
+            hr_http_error(h, 404, 10059, "stream not found");
+            return;
+        }
+    } else {
+        s = herald_stream_for_subject(e, subject, strlen(subject));
+        if (!s) { /* a wildcard filter: a stream whose subjects cover it */
+            struct cover_ctx cc = {subject, NULL};
+            herald_stream_each(e, find_cover, &cc);
+            s = cc.found;
+        }
+    }
+    char inbox[64];
+    snprintf(inbox, sizeof inbox, "_HRSSE.%" PRIu64, h->conn->id);
+    struct herald_sub_options so = {.deliver = on_event, .ctx = h, .owner = h};
+    int rc = s ? herald_sub_create(e, inbox, strlen(inbox), NULL, 0, &so, &h->events)
+               : herald_sub_create(e, subject, strlen(subject), NULL, 0, &so, &h->events);
+    if (rc) {
+        hr_http_error(h, 500, 0, "out of memory");
+        return;
+    }
+    if (!s) { /* live only */
+        stream_head(h);
+        return;
+    }
+    /* A push consumer from the stream: ephemeral, ack none, flow-controlled. */
+    const struct herald_stream_config *cfg = herald_stream_get_config(s);
+    snprintf(h->sse_stream, sizeof h->sse_stream, "%s", cfg->name);
+    snprintf(h->sse_consumer, sizeof h->sse_consumer, "hrsse%" PRIu64, h->conn->id);
+    json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:b, s:I}", "name", h->sse_consumer,
+                          "deliver_subject", inbox, "ack_policy", "none", "inactive_threshold",
+                          (json_int_t)30000000000LL, "flow_control", 1, "idle_heartbeat",
+                          (json_int_t)5000000000LL);
+    if (!c) {
+        hr_http_error(h, 500, 0, "out of memory");
+        return;
+    }
+    if (strcmp(subject, ">") != 0)
+        json_object_set_new(c, "filter_subject", json_string(subject));
+    uint64_t seq;
+    char *end;
+    if (*last_id && (seq = strtoull(last_id, &end, 10)) > 0 && !*end) {
+        json_object_set_new(c, "deliver_policy", json_string("by_start_sequence"));
+        json_object_set_new(c, "opt_start_seq", json_integer((json_int_t)(seq + 1)));
+    } else if (strcmp(from, "all") == 0 || strcmp(from, "last") == 0 || strcmp(from, "new") == 0) {
+        json_object_set_new(c, "deliver_policy", json_string(from));
+    } else if ((seq = strtoull(from, &end, 10)) > 0 && !*end) {
+        json_object_set_new(c, "deliver_policy", json_string("by_start_sequence"));
+        json_object_set_new(c, "opt_start_seq", json_integer((json_int_t)seq));
+    } else if (strchr(from, 'T')) {
+        json_object_set_new(c, "deliver_policy", json_string("by_start_time"));
+        json_object_set_new(c, "opt_start_time", json_string(from));
+    } else {
+        json_decref(c);
+        hr_http_error(h, 400, 0, "from must be all, last, new, a sequence or an RFC 3339 time");
+        return;
+    }
+    char api[600];
+    snprintf(api, sizeof api, "$JS.API.CONSUMER.CREATE.%s.%s", h->sse_stream, h->sse_consumer);
+    hr_http_api(h, api, json_pack("{s:s, s:o}", "stream_name", h->sse_stream, "config", c),
+                consumer_created, 200);
+}
+
+/* ---- a durable consumer ------------------------------------------------------------------- */
+
+static void pull_next(struct hr_http_client *h);
+
+static void on_pulled(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
+{
+    struct hr_http_client *h = ctx;
+    (void)sub;
+    if (h->phase != HR_HTTP_STREAMING)
+        return;
+    int status = hr_hdr_status(msg->hdr, msg->hdr_len);
+    if (status == 100)
+        return;
+    if (status) { /* the request ended (408, 404, 409): ask again */
+        if (status == 409 && msg->hdr_len > 12 && strstr(msg->hdr, "Deleted"))
+            hr_conn_close(h->conn, HR_CLOSE_FLUSH, "consumer deleted");
+        else
+            pull_next(h);
+        return;
+    }
+    uint64_t id = ack_sseq(msg->reply, msg->reply_len);
+    bool ok;
+    if (h->sse_consumer[0] == 'x') { /* explicit: an envelope with the ack id */
+        json_t *env = json_pack("{s:s%, s:s%}", "ack_id", msg->reply, msg->reply_len, "data",
+                                msg->data, msg->data_len);
+        char *text = env ? json_dumps(env, JSON_COMPACT) : NULL;
+        json_decref(env);
+        ok = text && write_event(h, id, msg->subject, msg->subject_len, text, strlen(text));
+        free(text);
+    } else {
+        ok = write_event(h, id, msg->subject, msg->subject_len, msg->data, msg->data_len);
+        if (ok) { /* acked by the server once written */
+            struct herald_msg a = {.subject = msg->reply, .subject_len = msg->reply_len,
+                                   .data = "+ACK", .data_len = 4};
+            herald_publish(hr_http_engine(h), &a, h);
+        }
+    }
+    if (ok && ++h->received >= SSE_PULL_BATCH)
+        pull_next(h);
+}
+
+static void pull_next(struct hr_http_client *h)
+{
+    char subject[600], body[96];
+    snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", h->sse_stream, h->sse_consumer + 1);
+    int n = snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld}", SSE_PULL_BATCH,
+                     (long long)SSE_PULL_EXPIRES_NS);
+    h->received = 0;
+    char inbox[64];
+    snprintf(inbox, sizeof inbox, "_HRSSE.%" PRIu64, h->conn->id);
+    struct herald_msg m = {.subject = subject, .subject_len = strlen(subject), .reply = inbox,
+                           .reply_len = strlen(inbox), .data = body, .data_len = (size_t)n};
+    herald_publish(hr_http_engine(h), &m, h);
+}
+
+static void sse_consumer(struct hr_http_client *h, const struct hr_http_request *req, const char *stream,
+                         const char *consumer)
+{
+    struct herald_engine *e = hr_http_engine(h);
+    if (!herald_stream_lookup(e, stream)) {
+        hr_http_error(h, 404, 10059, "stream not found");
+        return;
+    }
+    char ackmode[16] = "auto";
+    struct hr_slice v;
+    size_t len;
+    if (hr_http_query_get(req->query, "ack", &v) &&
+        hr_http_url_decode(v, ackmode, sizeof ackmode - 1, 0, &len) == HR_HTTP_ENONE)
+        ackmode[len] = '\0';
+    if (strcmp(ackmode, "auto") && strcmp(ackmode, "explicit")) {
+        hr_http_error(h, 400, 0, "ack must be auto or explicit");
+        return;
+    }
+    if (strlen(consumer) >= sizeof h->sse_consumer - 1) {
+        hr_http_error(h, 400, 0, "consumer name too long");
+        return;
+    }
+    snprintf(h->sse_stream, sizeof h->sse_stream, "%s", stream);
+    /* sse_consumer[0] marks the mode ('a'uto / e'x'plicit); the name follows. The consumer
+     * is the user's, so it is never deleted here. */
+    snprintf(h->sse_consumer, sizeof h->sse_consumer, "%c%s", ackmode[0] == 'e' ? 'x' : 'a', consumer);
+    char inbox[64];
+    snprintf(inbox, sizeof inbox, "_HRSSE.%" PRIu64, h->conn->id);
+    struct herald_sub_options so = {.deliver = on_pulled, .ctx = h, .owner = h};
+    if (herald_sub_create(e, inbox, strlen(inbox), NULL, 0, &so, &h->events) != 0) {
+        hr_http_error(h, 500, 0, "out of memory");
+        return;
+    }
+    stream_head(h);
+    pull_next(h);
+}
+
+void hr_http_sse_start(struct hr_http_client *h, const struct hr_http_request *req, const char *stream,
+                       const char *consumer)
+{
+    if (consumer)
+        sse_consumer(h, req, stream, consumer);
+    else
+        sse_subject(h, req);
+}
+
+void hr_http_sse_tick(struct hr_http_client *h, uint64_t now_ms)
+{
+    if (now_ms - h->sse_last_write_ms >= SSE_HEARTBEAT_MS) {
+        hr_conn_write(h->conn, ":\n\n", 3);
+        h->sse_last_write_ms = now_ms;
+    }
+}
+
+void hr_http_sse_close(struct hr_http_client *h)
+{
+    herald_sub_destroy(h->events);
+    h->events = NULL;
+    if (h->sse_stream[0] && strncmp(h->sse_consumer, "hrsse", 5) == 0) { /* ours, not the user's */
+        char api[600];
+        snprintf(api, sizeof api, "$JS.API.CONSUMER.DELETE.%s.%s", h->sse_stream, h->sse_consumer);
+        struct herald_msg m = {.subject = api, .subject_len = strlen(api)};
+        herald_publish(hr_http_engine(h), &m, h); /* our ephemeral consumer goes with us */
+    }
+    h->sse_stream[0] = '\0';
+}
