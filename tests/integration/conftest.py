@@ -158,14 +158,22 @@ class ServerProcess:
             if not binary.exists():
                 pytest.fail(f"heraldd binary not found at {binary} (build it with `make`, "
                             f"or set HERALD_SERVER=nats-server)", pytrace=False)
+            # the HTTP head gets its own free port (http_port, exposed as .http_url)
+            if not getattr(self, "http_port", None):
+                self.http_port = free_port()
             cmd = [str(binary), "-a", self.host, "-p", str(self.port),
-                   "--store_dir", str(self.store_dir)]
+                   "--store_dir", str(self.store_dir), "--http_port", str(self.http_port)]
         else:
             cmd = ["nats-server", "-a", self.host, "-p", str(self.port),
                    "-js", "-sd", str(self.store_dir)]
         cmd += self.extra_args
         cmd += shlex.split(os.environ.get("HERALD_SERVER_ARGS", ""))
         return cmd
+
+    @property
+    def http_url(self) -> str:
+        """Base URL of heraldd's HTTP head (REST, SSE, monitoring)."""
+        return f"http://{self.host}:{self.http_port}"
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, port: Optional[int] = None) -> "ServerProcess":
