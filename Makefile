@@ -14,7 +14,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 SAN     ?= 0
 WERROR  ?= 0
-PKGS    := libuv jansson libisal
+PKGS    := libuv jansson libisal libcrypto
 CLI_PKGS := libnats
 
 ifeq ($(SAN),1)
@@ -35,7 +35,7 @@ endif
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Isrc
 CFLAGS  += $(OPT) $(WARN) $(SANFLAGS) -MMD -MP $(shell pkg-config --cflags $(PKGS))
 LDFLAGS += $(SANFLAGS)
-LIBS    := $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+LIBS    := $(shell pkg-config --libs $(PKGS)) -lwslay -lpthread -lm
 CLI_LIBS := $(shell pkg-config --libs $(CLI_PKGS) 2>/dev/null) -lpthread -lm
 
 # --- sources -------------------------------------------------------------------------

@@ -85,6 +85,10 @@ static void on_closed(uv_handle_t *h)
     hr_buf_cleanup(&c->in);
     hr_buf_cleanup(&c->out);
     hr_buf_cleanup(&c->inflight);
+    hr_buf_cleanup(&c->wire);
+    hr_buf_cleanup(&c->app_in);
+    if (c->filter && c->filter->destroy)
+        c->filter->destroy(c);
     free(c);
     if (s->shutting_down && s->nconns == 0)
         hr_server_shutdown(s); /* finishes the shutdown */
@@ -146,6 +150,19 @@ static void conn_flush(struct hr_conn *c)
 {
     if (c->state_kind == HR_CONN_CLOSED || c->writing)
         return;
+    if (c->filter && c->out.len) { /* C6: frame what the head wrote */
+        int rc = c->filter->output(c, c->out.data, c->out.len, &c->wire);
+        c->out.len = 0;
+        if (rc) {
+            hr_conn_close(c, HR_CLOSE_NOW, "output framing failed");
+            return;
+        }
+    }
+    if (c->filter) { /* the wire buffer is what goes out: swap it in */
+        struct hr_buf t = c->out;
+        c->out = c->wire;
+        c->wire = t;
+    }
     if (c->out.len == 0) {
         if (c->state_kind == HR_CONN_DRAINING)
             finish_close(c);
@@ -190,6 +207,11 @@ void hr_conn_release_idle_buffers(struct hr_conn *c)
     if (!c->writing)
         hr_buf_shrink(&c->inflight, 64 * 1024);
     hr_buf_shrink(&c->in, 4 * READ_CHUNK);
+}
+
+void hr_conn_flush_now(struct hr_conn *c)
+{
+    conn_flush(c);
 }
 
 void hr_server_flush_dirty(struct hr_server *s);
@@ -245,6 +267,44 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(c->in.data + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
 
+int hr_conn_switch(struct hr_conn *c, const struct hr_conn_filter *filter, void *filter_state,
+                   const struct hr_head *head)
+{
+    size_t reserve = c->head->conn_state_reserve;
+    if (head->conn_state_size > reserve)
+        return HERALD_EINVAL;
+    if (c->head->conn_close)
+        c->head->conn_close(c); /* the old head lets go of its state (C1 for that head) */
+    memset(c->state, 0, reserve);
+    c->filter = filter;
+    c->filter_state = filter_state;
+    hr_buf_init(&c->wire, c->out.max);
+    c->head = head;
+    head->conn_open(c);
+    return 0;
+}
+
+void hr_conn_feed(struct hr_conn *c, const char *app, size_t len)
+{
+    if (c->state_kind != HR_CONN_OPEN)
+        return;
+    /* the application stream may split units: keep what the head did not consume */
+    if (c->app_in.len == 0) {
+        size_t used = c->head->conn_read(c, app, len);
+        if (used < len && c->state_kind == HR_CONN_OPEN &&
+            hr_buf_append(&c->app_in, app + used, len - used) != 0)
+            hr_conn_close(c, HR_CLOSE_NOW, "input buffer limit");
+        return;
+    }
+    if (hr_buf_append(&c->app_in, app, len) != 0) {
+        hr_conn_close(c, HR_CLOSE_NOW, "input buffer limit");
+        return;
+    }
+    size_t used = c->head->conn_read(c, c->app_in.data, c->app_in.len);
+    if (c->state_kind == HR_CONN_OPEN)
+        hr_buf_consume(&c->app_in, used);
+}
+
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct hr_conn *c = stream->data;
@@ -261,6 +321,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     c->in.len += (size_t)nread;
     c->last_read_ms = uv_now(c->server->loop);
+    if (c->filter) { /* C6 */
+        int rc = c->filter->input(c, c->in.data, c->in.len);
+        c->in.len = 0;
+        if (rc && c->state_kind == HR_CONN_OPEN)
+            hr_conn_close(c, HR_CLOSE_FLUSH, "filter closed the connection");
+        return;
+    }
     size_t used = c->head->conn_read(c, c->in.data, c->in.len);
     if (c->state_kind != HR_CONN_OPEN)
         return;
@@ -279,7 +346,9 @@ void hr_server_accept(struct hr_listener *l)
 {
     struct hr_server *s = l->server;
     const struct hr_config *cfg = s->cfg;
-    size_t state = (l->head->conn_state_size + 15) & ~(size_t)15;
+    size_t want = l->head->conn_state_reserve > l->head->conn_state_size ? l->head->conn_state_reserve
+                                                                          : l->head->conn_state_size;
+    size_t state = (want + 15) & ~(size_t)15;
     struct hr_conn *c = calloc(1, sizeof *c + state);
     if (!c) {
         hr_error("out of memory accepting a connection");
@@ -293,6 +362,7 @@ void hr_server_accept(struct hr_listener *l)
     hr_buf_init(&c->in, (size_t)cfg->max_payload + (size_t)cfg->max_control_line + READ_CHUNK);
     hr_buf_init(&c->out, (size_t)cfg->max_pending);
     hr_buf_init(&c->inflight, (size_t)cfg->max_pending);
+    hr_buf_init(&c->app_in, (size_t)cfg->max_payload + (size_t)cfg->max_control_line + READ_CHUNK);
     uv_tcp_init(s->loop, &c->tcp);
     c->tcp.data = c;
     c->next = s->conns;

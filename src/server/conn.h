@@ -23,6 +23,10 @@
  *       a protocol error the head reports.
  *   C5. The memory of a connection is freed only in its uv_close callback, so a pointer
  *       to a CLOSED connection stays valid until the end of the current loop iteration.
+ *   C6. With a filter (a WebSocket, say), the head reads and writes application bytes:
+ *       socket input goes through filter->input, which hands the head whole application
+ *       units with hr_conn_feed(); `out` holds application output, which the flush turns
+ *       into wire bytes with filter->output before writing.
  */
 #ifndef HR_SERVER_CONN_H
 #define HR_SERVER_CONN_H
@@ -37,9 +41,19 @@
 struct hr_server;
 struct hr_conn;
 
+struct hr_conn_filter {
+    /* Raw socket bytes in; calls hr_conn_feed() for each application unit. Returns 0, or
+     * a negative value to close the connection. Consumes everything it is given. */
+    int (*input)(struct hr_conn *c, const char *buf, size_t len);
+    /* Application bytes out (what the head wrote); appends wire bytes to `wire`. */
+    int (*output)(struct hr_conn *c, const char *app, size_t len, struct hr_buf *wire);
+    void (*destroy)(struct hr_conn *c);
+};
+
 struct hr_head {
     const char *name;
     size_t conn_state_size; /* bytes of per-connection head state (zeroed) */
+    size_t conn_state_reserve; /* bytes to allocate when a connection may switch head (>= size) */
     /* A connection was accepted; send the greeting. */
     void (*conn_open)(struct hr_conn *c);
     /* The server is at max_connections: send the head's refusal (then it is closed). */
@@ -79,7 +93,19 @@ struct hr_conn {
     char ip[64];
     int port;
     const char *close_reason;
+    /* C6 */
+    const struct hr_conn_filter *filter;
+    void *filter_state;
+    struct hr_buf wire;   /* framed output not yet handed to the socket */
+    struct hr_buf app_in; /* application input a head has not consumed yet */
 };
+
+/* C6: installs a filter and switches the connection to `head` (its state zeroed and
+ * conn_open called), e.g. after a WebSocket upgrade. */
+int hr_conn_switch(struct hr_conn *c, const struct hr_conn_filter *filter, void *filter_state,
+                   const struct hr_head *head);
+/* C6: one application unit for the head (from filter->input). */
+void hr_conn_feed(struct hr_conn *c, const char *app, size_t len);
 
 /* Appends `n` bytes of output. Returns 0, HERALD_ECLOSED (not OPEN) or HERALD_ELIMIT (C3). */
 int hr_conn_write(struct hr_conn *c, const void *p, size_t n);
@@ -98,6 +124,10 @@ void hr_conn_close(struct hr_conn *c, enum hr_close_mode mode, const char *reaso
  * this loop iteration (a head that paused parsing, e.g. while an HTTP response was
  * pending, resumes with pipelined requests already received). */
 void hr_conn_schedule_read(struct hr_conn *c);
+
+/* Writes what is queued now instead of at the end of the iteration (a head that must get
+ * bytes out before it changes the connection's framing, C6). */
+void hr_conn_flush_now(struct hr_conn *c);
 
 /* Bytes queued and not yet written. */
 size_t hr_conn_pending(const struct hr_conn *c);

@@ -34,6 +34,10 @@
 
 extern const struct hr_head hr_http_head;
 
+/* An HTTP connection may become a WebSocket running the herald.v1 or the NATS head (C6):
+ * its state memory is sized for the largest of them. */
+#define HR_HTTP_STATE_RESERVE 16384
+
 enum hr_http_phase { HR_HTTP_IDLE, HR_HTTP_WAITING, HR_HTTP_STREAMING };
 
 enum hr_http_wait {
@@ -54,6 +58,8 @@ struct hr_http_client {
     /* the request being answered */
     bool keep_alive, head_only, sent_continue;
     char origin[256]; /* CORS: the request's Origin when allowed */
+    bool head_started;      /* part of a request head is buffered (the header timeout runs) */
+    uint64_t head_start_ms; /* when its first byte arrived */
     /* WAITING (H1) */
     enum hr_http_wait wait;
     struct herald_sub *inbox;
@@ -64,9 +70,12 @@ struct hr_http_client {
     int64_t expected, received; /* batch / fetch / ack counts */
     json_t *acc;                /* what a multi-message wait collects */
     int api_status_ok;          /* status for a successful API answer (200, 201) */
+    bool fetch_no_wait;         /* the pull is no_wait: its 404 means "nothing pending" */
+    int64_t fetch_batch, fetch_wait_ms; /* a fetch, while its consumer is looked up */
     /* STREAMING (SSE) */
     struct herald_sub *events;
     char sse_stream[256], sse_consumer[64];
+    int64_t sse_batch, sse_expires_ns; /* a durable consumer's pulls */
     uint64_t sse_last_write_ms;
     struct hr_buf body; /* a decoded chunked body */
 };
@@ -91,6 +100,9 @@ struct herald_engine *hr_http_engine(const struct hr_http_client *h);
 void hr_http_route(struct hr_http_client *h, const struct hr_http_request *req, const char *body,
                    size_t body_len);
 /* A stored or delivered message as the JSON object the REST API and SSE use. */
+/* The description of a NATS status header block ("NATS/1.0 409 Exceeded MaxWaiting" gives
+ * "Exceeded MaxWaiting") into out[0..cap), NUL-terminated. */
+void hr_http_nats_status_text(const char *hdr, size_t len, char *out, size_t cap);
 json_t *hr_http_msg_json(const char *subject, size_t subject_len, uint64_t seq, int64_t ts_ns,
                          const char *hdr, size_t hdr_len, const char *data, size_t data_len);
 
@@ -99,6 +111,10 @@ void hr_http_sse_start(struct hr_http_client *h, const struct hr_http_request *r
                        const char *stream, const char *consumer);
 void hr_http_sse_tick(struct hr_http_client *h, uint64_t now_ms);
 void hr_http_sse_close(struct hr_http_client *h);
+
+/* http_ws.c: answers a WebSocket upgrade (101 and the switch, or an error); false when the
+ * request is not an upgrade. herald_protocol: /v1/ws (herald.v1) rather than NATS. */
+bool hr_http_ws_upgrade(struct hr_http_client *h, const struct hr_http_request *req, bool herald_protocol);
 
 /* http_monitor.c */
 bool hr_http_monitor(struct hr_http_client *h, const struct hr_http_request *req);

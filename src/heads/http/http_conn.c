@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "heads/http/http.h"
+#include "heads/nats/nats.h"
 #include "herald/stream.h"
 #include "server/server.h"
 
@@ -198,13 +199,24 @@ static size_t http_read(struct hr_conn *c, const char *buf, size_t len)
     if (h->phase != HR_HTTP_IDLE)
         return 0; /* H3: pipelined bytes wait */
     const struct hr_config *cfg = c->server->cfg;
-    struct hr_http_limits lim = {.max_body_bytes = (uint64_t)cfg->max_payload * 4};
+    /* A request, head and body, must fit the connection's input buffer (conn.h C4): a body
+     * it cannot hold is refused here with 413, not cut off by the server without an answer. */
+    uint64_t body_max = (uint64_t)cfg->max_payload * 4;
+    struct hr_http_limits lim = {.max_body_bytes = body_max < c->in.max ? body_max : c->in.max};
     static __thread struct hr_http_request req; /* large: kept off the stack */
     struct hr_http_result r = hr_http_parse_request(buf, len, &lim, &req);
-    if (r.status == HR_HTTP_MORE)
+    if (r.status == HR_HTTP_MORE) {
+        if (!h->head_started) { /* the header timeout counts from the first byte */
+            h->head_started = true;
+            h->head_start_ms = hr_conn_now_ms(c);
+        }
         return 0;
+    }
+    h->head_started = false;
     if (r.status == HR_HTTP_ERROR)
         return fail(h, r.error, len);
+    if (req.body == HR_HTTP_BODY_LENGTH && r.need > c->in.max)
+        return fail(h, HR_HTTP_EBODY_TOO_LARGE, len);
     h->keep_alive = req.keep_alive;
     h->head_only = req.method_id == HR_HTTP_METHOD_HEAD;
     struct hr_slice origin = hr_http_header_get(&req, "Origin");
@@ -243,8 +255,11 @@ static size_t http_read(struct hr_conn *c, const char *buf, size_t len)
             off += cr.consumed;
             if (cr.status == HR_HTTP_OK)
                 break;
-            if (off >= len || cr.consumed == 0)
+            if (off >= len || cr.consumed == 0) {
+                if (len >= c->in.max) /* the framing outgrew the input buffer */
+                    return fail(h, HR_HTTP_EBODY_TOO_LARGE, len);
                 return 0; /* the rest of the body has not arrived: parse again then */
+            }
         }
         body = h->body.data ? h->body.data : "";
         body_len = h->body.len;
@@ -291,8 +306,10 @@ static void http_tick(struct hr_conn *c, uint64_t now_ms)
     }
     if (h->phase != HR_HTTP_IDLE)
         return;
-    /* slowloris: a head must complete within HEADER_TIMEOUT_MS of its first byte */
-    if (c->in.len && now_ms - c->last_read_ms > HEADER_TIMEOUT_MS) {
+    /* slowloris: a head must complete within HEADER_TIMEOUT_MS of its first byte, however
+     * slowly it trickles in; a body must not stall for longer than that */
+    if (c->in.len && (now_ms - c->last_read_ms > HEADER_TIMEOUT_MS ||
+                      (h->head_started && now_ms - h->head_start_ms > HEADER_TIMEOUT_MS))) {
         h->keep_alive = false;
         hr_http_error(h, 408, 0, "request not complete in time");
         return;
@@ -318,9 +335,13 @@ static void http_close(struct hr_conn *c)
     hr_buf_cleanup(&h->body);
 }
 
+_Static_assert(sizeof(struct hr_http_client) <= HR_HTTP_STATE_RESERVE, "http state fits");
+_Static_assert(sizeof(struct hr_nats_client) <= HR_HTTP_STATE_RESERVE, "NATS over WebSocket fits");
+
 const struct hr_head hr_http_head = {
     .name = "http",
     .conn_state_size = sizeof(struct hr_http_client),
+    .conn_state_reserve = HR_HTTP_STATE_RESERVE,
     .conn_open = http_open,
     .conn_refuse = http_refuse,
     .conn_read = http_read,

@@ -272,7 +272,8 @@ static void publish_one(struct hr_http_client *h, const struct hr_http_request *
     const char *data = body;
     size_t data_len = body_len;
     char *decoded = NULL;
-    if (ct.len >= 29 && strncasecmp(ct.ptr, "application/cloudevents+json", 28) == 0) {
+    if (ct.len >= 28 && strncasecmp(ct.ptr, "application/cloudevents+json", 28) == 0 &&
+        (ct.len == 28 || ct.ptr[28] == ';' || ct.ptr[28] == ' ' || ct.ptr[28] == '\t')) {
         /* structured mode in, binary mode stored: attributes become ce-* headers */
         json_error_t jerr;
         ce = json_loadb(body, body_len, 0, &jerr);
@@ -479,6 +480,24 @@ static void message_get(struct hr_http_client *h, const char *name, const char *
 
 /* ---- fetch and ack ------------------------------------------------------------------------- */
 
+void hr_http_nats_status_text(const char *hdr, size_t len, char *out, size_t cap)
+{
+    /* "NATS/1.0 409 Exceeded MaxWaiting\r\n..." -> "Exceeded MaxWaiting" */
+    size_t i = 0, n = 0;
+    while (i < len && hdr[i] != ' ' && hdr[i] != '\r')
+        i++;
+    while (i < len && hdr[i] == ' ')
+        i++;
+    while (i < len && hdr[i] >= '0' && hdr[i] <= '9')
+        i++;
+    while (i < len && hdr[i] == ' ')
+        i++;
+    while (i < len && hdr[i] != '\r' && hdr[i] != '\n' && n + 1 < cap)
+        out[n++] = hdr[i++];
+    if (cap)
+        out[n] = '\0';
+}
+
 static void on_fetch(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
 {
     struct hr_http_client *h = ctx;
@@ -490,6 +509,21 @@ static void on_fetch(void *ctx, struct herald_sub *sub, const struct herald_msg 
         return; /* heartbeat */
     if (!h->acc)
         h->acc = json_array();
+    /* A pull with a wait ends with 408 when it expires; 404 then means no such consumer
+     * (a no_wait pull gets 404 when nothing is pending). 400 and 409 are the request's
+     * fault (e.g. over the consumer's max_batch). Messages already collected are answered
+     * whatever ends the request. */
+    if (status && json_array_size(h->acc) == 0 &&
+        (status == 400 || status == 409 || (status == 404 && !h->fetch_no_wait))) {
+        char desc[128];
+        hr_http_nats_status_text(msg->hdr, msg->hdr_len, desc, sizeof desc);
+        hr_http_wait_end(h);
+        if (status == 404)
+            hr_http_error(h, 404, 10014, "consumer not found");
+        else
+            hr_http_error(h, status, 0, desc);
+        return;
+    }
     if (!status) {
         /* $JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<cseq>.<ts>.<pending> */
         uint64_t tok[5] = {0};
@@ -521,6 +555,43 @@ static void on_fetch(void *ctx, struct herald_sub *sub, const struct herald_msg 
     hr_http_respond_json(h, 200, json_pack("{s:o}", "messages", msgs));
 }
 
+/* The consumer's info is in: pull from it (a pull for a consumer that does not exist would
+ * get no answer at all, like nats-server's, and the wait would end empty). */
+static void fetch_pull(struct hr_http_client *h, int status, json_t *info)
+{
+    if (status >= 300) { /* 404 10014 consumer not found, … */
+        hr_http_respond_json(h, status, info);
+        return;
+    }
+    const char *deliver = json_string_value(json_object_get(json_object_get(info, "config"),
+                                                            "deliver_subject"));
+    char subject[SEG_MAX * 2 + 64];
+    snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s",
+             json_string_value(json_object_get(info, "stream_name")),
+             json_string_value(json_object_get(info, "name")));
+    bool push = deliver && *deliver;
+    json_decref(info);
+    if (push) {
+        hr_http_error(h, 409, 10024, "consumer is push based (fetch needs a pull consumer)");
+        return;
+    }
+    int64_t wait_ms = h->fetch_wait_ms;
+    const char *inbox = hr_http_wait_begin(h, HR_WAIT_FETCH, (uint64_t)wait_ms + 2000, on_fetch);
+    if (!inbox)
+        return;
+    h->expected = h->fetch_batch;
+    h->fetch_no_wait = wait_ms == 0;
+    json_t *body = wait_ms ? json_pack("{s:I, s:I}", "batch", (json_int_t)h->fetch_batch, "expires",
+                                       (json_int_t)wait_ms * 1000000)
+                           : json_pack("{s:I, s:b}", "batch", (json_int_t)h->fetch_batch, "no_wait", 1);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    struct herald_msg m = {.subject = subject, .subject_len = strlen(subject), .reply = inbox,
+                           .reply_len = strlen(inbox), .data = text, .data_len = text ? strlen(text) : 0};
+    herald_publish(hr_http_engine(h), &m, h);
+    free(text);
+}
+
 static void fetch(struct hr_http_client *h, const struct hr_http_request *req, const char *stream,
                   const char *consumer)
 {
@@ -540,21 +611,10 @@ static void fetch(struct hr_http_client *h, const struct hr_http_request *req, c
         hr_http_error(h, 404, 10059, "stream not found");
         return;
     }
-    const char *inbox = hr_http_wait_begin(h, HR_WAIT_FETCH, (uint64_t)wait_ms + 2000, on_fetch);
-    if (!inbox)
-        return;
-    h->expected = (int64_t)batch;
-    json_t *body = wait_ms ? json_pack("{s:I, s:I}", "batch", (json_int_t)batch, "expires",
-                                       (json_int_t)wait_ms * 1000000)
-                           : json_pack("{s:I, s:b}", "batch", (json_int_t)batch, "no_wait", 1);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    char subject[SEG_MAX * 2 + 64];
-    snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", stream, consumer);
-    struct herald_msg m = {.subject = subject, .subject_len = strlen(subject), .reply = inbox,
-                           .reply_len = strlen(inbox), .data = text, .data_len = text ? strlen(text) : 0};
-    herald_publish(hr_http_engine(h), &m, h);
-    free(text);
+    h->fetch_batch = (int64_t)batch;
+    h->fetch_wait_ms = wait_ms;
+    api(h, "CONSUMER.INFO", stream, consumer, NULL, 200);
+    h->api_done = fetch_pull;
 }
 
 static void on_ack_confirm(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
@@ -831,6 +891,12 @@ void hr_http_route(struct hr_http_client *h, const struct hr_http_request *req, 
     struct route r;
     enum hr_http_method m = req->method_id;
     bool get = m == HR_HTTP_METHOD_GET || m == HR_HTTP_METHOD_HEAD;
+    if (req->upgrade && (req->path.len == 1 || (req->path.len == 5 && memcmp(req->path.ptr, "/nats", 5) == 0)) &&
+        hr_http_ws_upgrade(h, req, false))
+        return; /* NATS over WebSocket (nats.ws) */
+    if (req->upgrade && req->path.len == 6 && memcmp(req->path.ptr, "/v1/ws", 6) == 0 &&
+        hr_http_ws_upgrade(h, req, true))
+        return;
     if (!split_path(req->path, &r) || !is(&r, 0, "v1")) {
         hr_http_error(h, 404, 0, "no such resource (the API is under /v1)");
         return;
