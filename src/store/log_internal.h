@@ -75,6 +75,10 @@ struct hr_read_window { /* L6 */
     struct hr_segment *seg;
     uint64_t off;
     struct hr_buf buf;
+    /* where the last message read ended: a read of a later sequence in the same segment
+     * starts there instead of at the sparse index (sequential readers cost O(1) each) */
+    struct hr_segment *hint_seg;
+    uint64_t hint_seq, hint_next;
 };
 
 #define HR_CONSUMER_NAME_MAX 255
@@ -158,6 +162,15 @@ int hr_seg_open(struct hr_stream_store *s, const char *path, struct hr_segment *
 void hr_seg_close(struct hr_stream_store *s, struct hr_segment *seg, bool unlink_file);
 void hr_seg_index_add(struct hr_segment *seg, uint64_t seq, uint64_t off, int64_t ts_ns);
 struct hr_segment *hr_seg_for_seq(struct hr_stream_store *s, uint64_t seq);
+/* Where a read of message `seq` of `seg` should start: the sparse index entry at or before
+ * it, or the read hint when that is closer. */
+uint64_t hr_seg_start_offset(struct hr_stream_store *s, const struct hr_segment *seg, uint64_t seq);
+/* Records that message `seq` of `seg` ended at `next` (the read hint). */
+void hr_seg_note_read(struct hr_stream_store *s, struct hr_segment *seg, uint64_t seq, uint64_t next);
+/* Peeks the record at `off` (type, seq, ts, lengths; no CRC check, no payload pointers).
+ * Returns 0, HERALD_ENOTFOUND past the end, HERALD_ECORRUPT. */
+int hr_seg_peek_record(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off,
+                       struct hr_record *rec, size_t *size);
 /* Forgets the read window if it shows `seg` (NULL: whatever it shows). */
 void hr_read_window_drop(struct hr_stream_store *s, const struct hr_segment *seg);
 /* Reads the record at `off` into `buf` (grown as needed) and decodes it (CRC checked). */

@@ -179,6 +179,15 @@ void hr_read_window_drop(struct hr_stream_store *s, const struct hr_segment *seg
 {
     if (!seg || s->window.seg == seg)
         s->window.seg = NULL;
+    if (!seg || s->window.hint_seg == seg)
+        s->window.hint_seg = NULL;
+}
+
+void hr_seg_note_read(struct hr_stream_store *s, struct hr_segment *seg, uint64_t seq, uint64_t next)
+{
+    s->window.hint_seg = seg;
+    s->window.hint_seq = seq;
+    s->window.hint_next = next;
 }
 
 static int window_fill(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off)
@@ -195,6 +204,23 @@ static int window_fill(struct hr_stream_store *s, struct hr_segment *seg, uint64
     w->buf.len = want;
     w->seg = seg;
     w->off = off;
+    return 0;
+}
+
+int hr_seg_peek_record(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off,
+                       struct hr_record *rec, size_t *size)
+{
+    if (off + HR_RECORD_FIXED > seg->size)
+        return HERALD_ENOTFOUND;
+    struct hr_read_window *w = &s->window;
+    if (!(w->seg == seg && off >= w->off && off + HR_RECORD_FIXED <= w->off + w->buf.len)) {
+        int rc = window_fill(s, seg, off);
+        if (rc)
+            return rc;
+    }
+    enum hr_decode_status st = hr_record_peek(w->buf.data + (off - w->off), HR_RECORD_FIXED, rec, size);
+    if (st != HR_DECODE_OK || off + *size > seg->size)
+        return HERALD_ECORRUPT;
     return 0;
 }
 
@@ -246,6 +272,17 @@ int hr_seg_read_record(struct hr_stream_store *s, struct hr_segment *seg, uint64
 
 /* ---- iterator ------------------------------------------------------------------- */
 
+static uint64_t index_offset(const struct hr_segment *seg, uint64_t seq);
+
+uint64_t hr_seg_start_offset(struct hr_stream_store *s, const struct hr_segment *seg, uint64_t seq)
+{
+    uint64_t off = index_offset(seg, seq);
+    const struct hr_read_window *w = &s->window;
+    if (w->hint_seg == seg && w->hint_seq < seq && w->hint_next > off && w->hint_next <= seg->size)
+        off = w->hint_next;
+    return off;
+}
+
 static uint64_t index_offset(const struct hr_segment *seg, uint64_t seq)
 {
     size_t lo = 0, hi = seg->nidx;
@@ -271,7 +308,7 @@ void hr_log_iter_init(struct hr_log_iter *it, struct hr_stream_store *s, uint64_
     for (size_t i = 0; i < s->nsegs; i++)
         if (s->segs[i] == seg)
             it->seg_index = i;
-    it->off = index_offset(seg, seq);
+    it->off = hr_seg_start_offset(s, seg, seq);
 }
 
 int hr_log_iter_next(struct hr_log_iter *it, struct hr_record *rec, size_t *size)
@@ -288,8 +325,10 @@ int hr_log_iter_next(struct hr_log_iter *it, struct hr_record *rec, size_t *size
         if (rc)
             return rc;
         it->off += *size;
-        if (rec->type == HR_REC_MSG)
+        if (rec->type == HR_REC_MSG) {
+            hr_seg_note_read(s, seg, rec->seq, it->off);
             return 1;
+        }
     }
     return 0;
 }

@@ -183,21 +183,18 @@ int hr_log_locate(struct hr_stream_store *s, uint64_t seq, struct hr_buf *buf,
     struct hr_segment *seg = hr_seg_for_seq(s, seq);
     if (!seg || seq > seg->last_seq)
         return HERALD_ENOTFOUND;
-    size_t lo = 0, hi = seg->nidx;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (seg->idx[mid].seq <= seq)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    uint64_t off = lo ? seg->idx[lo - 1].off : HR_SEG_HEADER_SIZE;
+    /* Skip to the record by its headers alone; only the one asked for is CRC-checked. */
+    uint64_t off = hr_seg_start_offset(s, seg, seq);
     while (off < seg->size) {
-        int rc = hr_seg_read_record(s, seg, off, buf, rec, size);
+        int rc = hr_seg_peek_record(s, seg, off, rec, size);
         if (rc)
             return rc;
-        if (rec->type == HR_REC_MSG && rec->seq == seq)
-            return 0;
+        if (rec->type == HR_REC_MSG && rec->seq == seq) {
+            rc = hr_seg_read_record(s, seg, off, buf, rec, size);
+            if (rc == 0)
+                hr_seg_note_read(s, seg, seq, off + *size);
+            return rc;
+        }
         if (rec->type == HR_REC_MSG && rec->seq > seq)
             break;
         off += *size;
