@@ -2,7 +2,7 @@
 /*
  * bench_common.h - options, result record and mode entry points shared by herald-bench's
  * translation units (herald_bench.c: CLI + JSON; bench_thin.c: thin-client modes;
- * bench_natsc.c: the libnats 1->1 variant).
+ * bench_natsc.c: the libnats 1->1 variant; bench_js.c: JetStream streams and consumers).
  *
  * Contract: a mode fills `bresult` and returns 0, or sets r->error and returns -1.  The
  * measured interval is bracketed by bench_measure_begin()/bench_measure_end(), which also
@@ -16,7 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { MODE_PUB, MODE_PUBSUB, MODE_QUEUE, MODE_REQREP, MODE_LATENCY };
+enum {
+    MODE_PUB, MODE_PUBSUB, MODE_QUEUE, MODE_REQREP, MODE_LATENCY,
+    /* JetStream (bench_js.c) */
+    MODE_JSPUB, MODE_DIRECTGET, MODE_PULL, MODE_PUSH, MODE_JSLATENCY, MODE_JSFILL
+};
 
 typedef struct {
     int mode;
@@ -39,6 +43,14 @@ typedef struct {
     size_t batch_bytes;  /* bytes per write(2) on the publishing path */
     size_t read_bytes;   /* read buffer per connection */
     char subject[128];
+    /* JetStream modes (bench_js.c) */
+    char stream[64];     /* --stream: stream name; its subject is hbs.<name> */
+    uint64_t prefill;    /* directget: messages the stream must hold (filled when short) */
+    int members;         /* pull: member connections sharing one durable consumer */
+    int batch;           /* pull: batch per CONSUMER.MSG.NEXT request */
+    int keep_stream;     /* jspub/jslatency: don't delete the stream afterwards */
+    int64_t max_ack_pending; /* consumer config (0 = mode default) */
+    int window_set;      /* --window given */
 } bopts;
 
 typedef struct {
@@ -67,6 +79,10 @@ typedef struct {
     uint64_t lat_samples;
     double lat_p50_us, lat_p90_us, lat_p99_us, lat_p999_us, lat_max_us, lat_mean_us;
     double achieved_rate; /* latency: publish rate actually achieved */
+    int has_stream;       /* JetStream modes: the stream's state after the run */
+    uint64_t stream_msgs, stream_last_seq;
+    uint64_t prefilled;   /* messages published (unmeasured) to bring the stream up to size */
+    double prefill_s;
 } bresult;
 
 extern atomic_int bench_abort; /* set by any thread that failed; others stop soon after */
@@ -87,5 +103,6 @@ int bench_run_pubsub(const bopts *o, bresult *r); /* also MODE_QUEUE */
 int bench_run_reqrep(const bopts *o, bresult *r);
 int bench_run_latency(const bopts *o, bresult *r);
 int bench_run_natsc_pubsub(const bopts *o, bresult *r);
+int bench_run_js(const bopts *o, bresult *r); /* MODE_JSPUB .. MODE_JSFILL */
 
 #endif

@@ -336,8 +336,13 @@ static int bc_parse(bconn *c)
                 break; /* incomplete */
             }
             c->msgs_in++;
-            if (c->on_msg)
+            if (c->on_msg) {
+                c->hdr = hmsg ? p + linelen : NULL;
+                c->hdr_len = hdr;
                 c->on_msg(c, tok[0], tl[0], reply, rl, p + linelen + hdr, total - hdr);
+                c->hdr = NULL;
+                c->hdr_len = 0;
+            }
             pos += need;
             continue;
         }

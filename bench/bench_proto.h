@@ -8,8 +8,9 @@
  *     and leaves the socket non-blocking with TCP_NODELAY.
  *   - Inbound bytes are read in large chunks (the buffer is allocated once) and run through a
  *     minimal streaming parser for MSG, HMSG, PING, PONG, INFO, +OK and -ERR.  Each MSG/HMSG
- *     calls c->on_msg with pointers into the read buffer (valid only during the call); HMSG
- *     headers are skipped, the callback sees the body only.  PING is answered with PONG.
+ *     calls c->on_msg with pointers into the read buffer (valid only during the call); the
+ *     callback sees the body; for HMSG, c->hdr/c->hdr_len point at the header block meanwhile
+ *     (status lines such as "NATS/1.0 408 Request Timeout" are read from there).  PING is answered with PONG.
  *     -ERR sets c->failed and c->err.  No allocation happens per message.
  *   - Outbound: callers either append protocol text to c->wbuf (bc_out_*) and flush it, or
  *     hand their own prebuilt buffers to bc_send_nb().  Nothing blocks past the process-wide
@@ -38,6 +39,8 @@ struct bconn {
     size_t wcap, wlen, woff;
     bmsg_fn on_msg;
     void *ud;
+    const uint8_t *hdr;  /* during on_msg: the HMSG header block ("NATS/1.0 ...\r\n..."), else NULL */
+    size_t hdr_len;
     uint64_t msgs_in;    /* MSG + HMSG frames parsed */
     uint64_t pongs;      /* PONGs received */
     uint64_t pings_out;  /* PINGs we sent (bc_out_ping) */

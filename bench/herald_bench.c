@@ -59,6 +59,16 @@ static void usage(FILE *f)
         "  queue     1 publisher -> queue group of --queue members; counts msgs delivered\n"
         "  reqrep    requester with --window outstanding requests -> 1 responder; round trips\n"
         "  latency   publish at --rate msg/s for --duration s (after --warmup s); one-way latency\n"
+        "JetStream modes (stream --stream, subject hbs.<stream>; file storage):\n"
+        "  jspub     publish --msgs with PubAcks, --window outstanding; counts acked messages\n"
+        "  fill      publish until the stream holds --prefill messages (kept; window 1024)\n"
+        "  directget --msgs DIRECT.GET {\"seq\":N} requests, --window outstanding, over a stream\n"
+        "            of --prefill messages (allow_direct; filled when short, kept)\n"
+        "  pull      --members connections share a durable pull consumer: MSG.NEXT batches of\n"
+        "            --batch, ack each message; consume --msgs stored messages\n"
+        "  push      a durable push consumer (ack explicit) consumes --msgs stored messages\n"
+        "  jslatency publish at --rate msg/s with PubAcks (--window) while a push consumer\n"
+        "            receives and acks; publish -> delivery latency\n"
         "options:\n"
         "  --host H            server host (127.0.0.1)\n"
         "  --port P            server port (4222)\n"
@@ -67,7 +77,8 @@ static void usage(FILE *f)
         "  --pubs N            pub: publisher connections (1)\n"
         "  --subs K            pubsub: subscribers (1)\n"
         "  --queue N           queue: group members (4)\n"
-        "  --window W          reqrep: outstanding requests (1)\n"
+        "  --window W          reqrep: outstanding requests (1); jspub/jslatency: PubAcks (256);\n"
+        "                      directget: requests (64)\n"
         "  --rate R            latency: msgs/s (10000)\n"
         "  --duration S        latency: measured seconds (3)\n"
         "  --warmup S          latency: unrecorded seconds first (0.5)\n"
@@ -78,8 +89,15 @@ static void usage(FILE *f)
         "  --batch-bytes B     bytes per write(2) when publishing (65536)\n"
         "  --read-bytes B      read buffer per connection (1048576)\n"
         "  --subject S         subject (bench.<pid>)\n"
+        "  --stream NAME       JetStream modes: stream name\n"
+        "  --prefill N         directget/fill: messages the stream must hold (100000)\n"
+        "  --members N         pull: member connections (1)\n"
+        "  --batch N           pull: messages per MSG.NEXT request (100)\n"
+        "  --keep-stream       jspub/jslatency: keep (and reuse) the stream\n"
+        "  --max-ack-pending N consumer max_ack_pending (pull -1, push/jslatency 10000)\n"
         "counted unit (msgs, msgs_per_s, *_ns_per_msg): pub = published, pubsub/queue = delivered\n"
-        "(M x K for fan-out), reqrep = round trips, latency = delivered.\n"
+        "(M x K for fan-out), reqrep = round trips, latency = delivered, jspub/fill = acknowledged,\n"
+        "directget = answers, pull/push = consumed (and acked), jslatency = delivered.\n"
         "HERALD_BENCH_DEBUG=1 prints per-connection syscall counts to stderr.\n",
         f);
 }
@@ -155,6 +173,13 @@ static void print_result(const bopts *o, const bresult *r, int ok)
     case MODE_QUEUE: fprintf(f, ",\"queue\":%d", o->queue); break;
     case MODE_REQREP: fprintf(f, ",\"window\":%d", o->window); break;
     case MODE_LATENCY: json_num(f, "rate", o->rate, 0); break;
+    case MODE_JSPUB:
+    case MODE_DIRECTGET: fprintf(f, ",\"window\":%d", o->window); break;
+    case MODE_PULL: fprintf(f, ",\"members\":%d,\"batch\":%d", o->members, o->batch); break;
+    case MODE_JSLATENCY:
+        json_num(f, "rate", o->rate, 0);
+        fprintf(f, ",\"window\":%d", o->window);
+        break;
     default: break;
     }
     if (!ok)
@@ -196,6 +221,15 @@ static void print_result(const bopts *o, const bresult *r, int ok)
         json_num(f, "p999_us", r->lat_p999_us, 1);
         json_num(f, "max_us", r->lat_max_us, 1);
         json_num(f, "mean_us", r->lat_mean_us, 1);
+    }
+    if (o->mode >= MODE_JSPUB)
+        json_str(f, "stream", o->stream);
+    if (r->has_stream)
+        fprintf(f, ",\"stream_msgs\":%llu,\"stream_last_seq\":%llu",
+                (unsigned long long)r->stream_msgs, (unsigned long long)r->stream_last_seq);
+    if (r->prefilled) {
+        fprintf(f, ",\"prefilled\":%llu", (unsigned long long)r->prefilled);
+        json_num(f, "prefill_s", r->prefill_s, 3);
     }
     if (r->server_version[0])
         json_str(f, "server_version", r->server_version);
@@ -258,12 +292,15 @@ int main(int argc, char **argv)
     o.window_bytes = 4u << 20;
     o.batch_bytes = 64u << 10;
     o.read_bytes = 1u << 20;
+    o.prefill = 100000;
+    o.members = 1;
+    o.batch = 100;
     snprintf(o.subject, sizeof o.subject, "bench.%ld", (long)getpid());
 
     enum {
         O_HOST = 256, O_PORT, O_SIZE, O_MSGS, O_PUBS, O_SUBS, O_QUEUE, O_WINDOW, O_RATE,
         O_DURATION, O_WARMUP, O_PID, O_CLIENT, O_TIMEOUT, O_WBYTES, O_BBYTES, O_RBYTES, O_SUBJ,
-        O_MODE, O_HELP
+        O_MODE, O_HELP, O_STREAM, O_PREFILL, O_MEMBERS, O_BATCH, O_KEEP, O_MAP
     };
     static const struct option lo[] = {
         {"host", required_argument, 0, O_HOST},       {"port", required_argument, 0, O_PORT},
@@ -277,7 +314,11 @@ int main(int argc, char **argv)
         {"batch-bytes", required_argument, 0, O_BBYTES},
         {"read-bytes", required_argument, 0, O_RBYTES},
         {"subject", required_argument, 0, O_SUBJ},    {"mode", required_argument, 0, O_MODE},
-        {"help", no_argument, 0, O_HELP},             {0, 0, 0, 0},
+        {"help", no_argument, 0, O_HELP},             {"stream", required_argument, 0, O_STREAM},
+        {"prefill", required_argument, 0, O_PREFILL}, {"members", required_argument, 0, O_MEMBERS},
+        {"batch", required_argument, 0, O_BATCH},     {"keep-stream", no_argument, 0, O_KEEP},
+        {"max-ack-pending", required_argument, 0, O_MAP},
+        {0, 0, 0, 0},
     };
     const char *mode = NULL;
     int ch;
@@ -293,7 +334,28 @@ int main(int argc, char **argv)
         case O_PUBS: bad = parse_u64(optarg, 1, 64, &u); o.pubs = (int)u; break;
         case O_SUBS: bad = parse_u64(optarg, 1, 256, &u); o.subs = (int)u; break;
         case O_QUEUE: bad = parse_u64(optarg, 1, 256, &u); o.queue = (int)u; break;
-        case O_WINDOW: bad = parse_u64(optarg, 1, 100000, &u); o.window = (int)u; break;
+        case O_WINDOW:
+            bad = parse_u64(optarg, 1, 100000, &u);
+            o.window = (int)u;
+            o.window_set = 1;
+            break;
+        case O_STREAM:
+            if (!*optarg || strlen(optarg) >= sizeof o.stream || strpbrk(optarg, " \t\r\n.*>"))
+                bad = 1;
+            else
+                snprintf(o.stream, sizeof o.stream, "%s", optarg);
+            break;
+        case O_PREFILL: bad = parse_u64(optarg, 1, 100000000, &o.prefill); break;
+        case O_MEMBERS: bad = parse_u64(optarg, 1, 64, &u); o.members = (int)u; break;
+        case O_BATCH: bad = parse_u64(optarg, 1, 100000, &u); o.batch = (int)u; break;
+        case O_KEEP: o.keep_stream = 1; break;
+        case O_MAP: {
+            char *e;
+            long long v = strtoll(optarg, &e, 10);
+            bad = !*optarg || *e || v < -1 || v == 0;
+            o.max_ack_pending = v;
+            break;
+        }
         case O_RATE: bad = parse_dbl(optarg, 1, 1e7, &o.rate); break;
         case O_DURATION: bad = parse_dbl(optarg, 0.01, 14, &o.duration); break;
         case O_WARMUP: bad = parse_dbl(optarg, 0, 14, &o.warmup); break;
@@ -332,9 +394,11 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    static const char *const names[] = {"pub", "pubsub", "queue", "reqrep", "latency"};
+    static const char *const names[] = {"pub",       "pubsub", "queue", "reqrep",
+                                        "latency",   "jspub",  "directget", "pull",
+                                        "push",      "jslatency", "fill"};
     o.mode = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
         if (strcmp(mode, names[i]) == 0)
             o.mode = i;
     if (o.mode < 0) {
@@ -346,7 +410,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "herald-bench: --client natsc supports pubsub with --subs 1 only\n");
         return 2;
     }
-    if (o.mode == MODE_LATENCY && o.warmup + o.duration > o.timeout - 1) {
+    if ((o.mode == MODE_JSPUB || o.mode == MODE_JSLATENCY) && !o.window_set)
+        o.window = 256;
+    if (o.mode == MODE_DIRECTGET && !o.window_set)
+        o.window = 64;
+    if (o.mode == MODE_JSFILL && !o.window_set)
+        o.window = 1024;
+    if ((o.mode == MODE_LATENCY || o.mode == MODE_JSLATENCY) && o.warmup + o.duration > o.timeout - 1) {
         fprintf(stderr, "herald-bench: --warmup + --duration must stay under --timeout - 1\n");
         return 2;
     }
@@ -362,6 +432,8 @@ int main(int argc, char **argv)
     int rc;
     if (o.natsc)
         rc = bench_run_natsc_pubsub(&o, &r);
+    else if (o.mode >= MODE_JSPUB)
+        rc = bench_run_js(&o, &r);
     else if (o.mode == MODE_PUB)
         rc = bench_run_pub(&o, &r);
     else if (o.mode == MODE_PUBSUB || o.mode == MODE_QUEUE)
