@@ -35,7 +35,7 @@
 #include "store/record.h"
 #include "store/store.h"
 
-#define HR_SPARSE_EVERY 64
+#define HR_SPARSE_EVERY 32
 
 struct hr_sparse {
     uint64_t seq;
@@ -70,11 +70,14 @@ struct hr_subj {
 struct hr_log_store;
 
 #define HR_READ_WINDOW (64 * 1024)
+#define HR_READ_WINDOW_MIN (4 * 1024)
 
 struct hr_read_window { /* L6 */
     struct hr_segment *seg;
     uint64_t off;
     struct hr_buf buf;
+    size_t fill; /* the next fill's size: HR_READ_WINDOW_MIN after a jump, doubling while
+                  * each fill starts inside or at the end of the last (a sequential reader) */
     /* where the last message read ended: a read of a later sequence in the same segment
      * starts there instead of at the sparse index (sequential readers cost O(1) each) */
     struct hr_segment *hint_seg;

@@ -174,7 +174,9 @@ struct hr_segment *hr_seg_for_seq(struct hr_stream_store *s, uint64_t seq)
 }
 
 /* The read window (L6): one pread of up to HR_READ_WINDOW bytes serves every record that
- * lies inside it, so sequential reads cost one system call per window, not per record. */
+ * lies inside it, so sequential reads cost one system call per window, not per record.
+ * A random read (a jump) fills only HR_READ_WINDOW_MIN: copying 64 KiB to serve one small
+ * record would cost more than the system call it saves. */
 void hr_read_window_drop(struct hr_stream_store *s, const struct hr_segment *seg)
 {
     if (!seg || s->window.seg == seg)
@@ -190,10 +192,17 @@ void hr_seg_note_read(struct hr_stream_store *s, struct hr_segment *seg, uint64_
     s->window.hint_next = next;
 }
 
-static int window_fill(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off)
+static int window_fill(struct hr_stream_store *s, struct hr_segment *seg, uint64_t off, size_t need)
 {
     struct hr_read_window *w = &s->window;
-    size_t want = seg->size - off < HR_READ_WINDOW ? (size_t)(seg->size - off) : HR_READ_WINDOW;
+    bool sequential = w->seg == seg && off >= w->off && off <= w->off + w->buf.len;
+    if (!sequential || w->fill < HR_READ_WINDOW_MIN)
+        w->fill = HR_READ_WINDOW_MIN;
+    else if (w->fill < HR_READ_WINDOW)
+        w->fill *= 2;
+    while (w->fill < need && w->fill < HR_READ_WINDOW)
+        w->fill *= 2;
+    size_t want = seg->size - off < w->fill ? (size_t)(seg->size - off) : w->fill;
     w->seg = NULL;
     w->buf.len = 0;
     int rc = hr_buf_reserve(&w->buf, want);
@@ -214,7 +223,7 @@ int hr_seg_peek_record(struct hr_stream_store *s, struct hr_segment *seg, uint64
         return HERALD_ENOTFOUND;
     struct hr_read_window *w = &s->window;
     if (!(w->seg == seg && off >= w->off && off + HR_RECORD_FIXED <= w->off + w->buf.len)) {
-        int rc = window_fill(s, seg, off);
+        int rc = window_fill(s, seg, off, HR_RECORD_FIXED);
         if (rc)
             return rc;
     }
@@ -230,6 +239,7 @@ int hr_seg_read_record(struct hr_stream_store *s, struct hr_segment *seg, uint64
     if (off + HR_RECORD_FIXED > seg->size)
         return HERALD_ENOTFOUND;
     struct hr_read_window *w = &s->window;
+    size_t need = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (w->seg == seg && off >= w->off && off < w->off + w->buf.len) {
             size_t avail = (size_t)(w->off + w->buf.len - off);
@@ -242,8 +252,9 @@ int hr_seg_read_record(struct hr_stream_store *s, struct hr_segment *seg, uint64
                 return HERALD_ECORRUPT;
             if (*size > HR_READ_WINDOW)
                 break; /* a record larger than the window: read it on its own below */
+            need = *size;
         }
-        int rc = window_fill(s, seg, off);
+        int rc = window_fill(s, seg, off, need);
         if (rc)
             return rc;
     }

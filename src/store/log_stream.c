@@ -783,6 +783,30 @@ static size_t deleted_between(const struct hr_stream_store *s, uint64_t lo, uint
     return l - first;
 }
 
+static int log_scan_headers(struct hr_stream_store *s, uint64_t seq,
+                            int (*cb)(void *arg, uint64_t seq, int64_t ts_ns, const char *hdr,
+                                      size_t hdr_len),
+                            void *arg)
+{
+    if (seq < s->first_seq)
+        seq = s->first_seq;
+    if (s->msgs == 0 || seq > s->last_seq)
+        return 0;
+    struct hr_log_iter it;
+    hr_log_iter_init(&it, s, seq);
+    struct hr_record rec;
+    size_t size;
+    int rc;
+    while ((rc = hr_log_iter_next(&it, &rec, &size)) == 1) {
+        if (rec.seq < seq || !rec.hdr_len || !hr_log_is_live(s, rec.seq))
+            continue;
+        if ((rc = cb(arg, rec.seq, rec.ts_ns, rec.hdr, rec.hdr_len)) != 0)
+            break;
+    }
+    hr_log_iter_cleanup(&it);
+    return rc;
+}
+
 static uint64_t log_count_from(struct hr_stream_store *s, uint64_t seq, const char *filter,
                                size_t filter_len)
 {
@@ -927,6 +951,7 @@ const struct hr_store_ops hr_log_store_ops = {
     .subject_state = log_subject_state,
     .subjects = log_subjects,
     .count_from = log_count_from,
+    .scan_headers = log_scan_headers,
     .checkpoint = log_checkpoint,
     .consumer_open = hr_clog_open,
     .consumer_replay = hr_clog_replay,

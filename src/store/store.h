@@ -122,6 +122,13 @@ struct hr_store_ops {
     /* Live messages with sequence >= seq matching `filter` (NULL: all). */
     uint64_t (*count_from)(struct hr_stream_store *s, uint64_t seq, const char *filter,
                            size_t filter_len);
+    /* One sequential pass over the live messages with sequence >= seq that carry headers:
+     * cb(seq, ts_ns, hdr, hdr_len) for each (the pointers are valid during the call only);
+     * a non-zero return from cb stops the scan and is returned. */
+    int (*scan_headers)(struct hr_stream_store *s, uint64_t seq,
+                        int (*cb)(void *arg, uint64_t seq, int64_t ts_ns, const char *hdr,
+                                  size_t hdr_len),
+                        void *arg);
     /* Consumer state logs (log_consumer.c K1–K3): opaque records, replayed in order. */
     int (*consumer_open)(struct hr_stream_store *s, const char *name, struct hr_consumer_log **out);
     int (*consumer_replay)(struct hr_consumer_log *c,
