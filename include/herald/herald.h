@@ -3,8 +3,9 @@
  * libherald — the Herald engine, embeddable in-process as one would embed SQLite.
  *
  * This header is the manual. The engine owns the subject router (core pub/sub, queue
- * groups, request/reply); durable streams, consumers and key-value buckets join it in
- * later releases behind the same handle. Heads (NATS, HTTP, MQTT, …) translate their wire
+ * groups, request/reply) and, given a loop and a store_dir, durable streams
+ * (herald/stream.h; key-value buckets are streams too), consumers (herald/consumer.h) and
+ * the JetStream API, all behind the same handle. Heads (NATS, HTTP) translate their wire
  * into these calls and the engine's deliveries back into bytes; they never call each other.
  *
  * Threading: an engine and everything created from it belong to one thread (the loop
@@ -103,9 +104,10 @@ const char *herald_sub_subject(const struct herald_sub *sub);
 
 /* Publishes `msg` to every matching subscription and one member of each matching queue
  * group. `origin` identifies the publishing connection (may be NULL) for echo
- * suppression. The subject must be literal (no wildcards) — heads validate per their wire
- * rules before calling. Returns the number of subscriptions the message was delivered to
- * (0 means nobody listens) or HERALD_ETOOBIG when hdr_len + data_len exceeds max_payload. */
+ * suppression. The subject is not validated here: heads check it per their wire rules
+ * before calling, and a `*` or `>` token in it matches as an ordinary token. Returns the
+ * number of subscriptions the message was delivered to (0 means nobody listens),
+ * HERALD_ETOOBIG when hdr_len + data_len exceeds max_payload, or HERALD_ENOMEM. */
 int herald_publish(struct herald_engine *e, const struct herald_msg *msg, const void *origin);
 
 /* Finds a subscription owned by `owner` whose filter matches `subject` and returns its

@@ -745,7 +745,10 @@ static int verify_segment(const char *dir, const char *name, bool last_segment,
     if (rc != 0)
         goto out_close;
     if (bad != NULL) {
-        snprintf(msg, sizeof msg, "%s; heraldd sets it aside as %s.bad and skips it", bad, name);
+        if (strncmp(bad, "unsupported format version", 26) == 0)
+            snprintf(msg, sizeof msg, "%s; heraldd refuses to open this stream", bad);
+        else
+            snprintf(msg, sizeof msg, "%s; heraldd sets it aside as %s.bad and skips it", bad, name);
         problem(s, "bad header", name, UINT64_MAX, msg);
         goto out_close;
     }

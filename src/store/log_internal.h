@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * The embedded log store's internal structures, shared by its files:
- *   log_segment.c  segment files, the sparse index, the record iterator
- *   log_stream.c   the store ops: append, read, remove, purge, limits
- *   log_recover.c  opening a stream directory: scan, cut a torn tail, rebuild indexes
- *   log_sync.c     group commit on the store thread
+ *   log_store.c       the store's lifecycle; opening, closing, listing, removing streams;
+ *                     the ops table
+ *   log_segment.c     segment files, the sparse index, the read window and hint, the
+ *                     record iterator
+ *   log_stream.c      the stream ops: append, read, remove, purge, limits, expiry
+ *   log_recover.c     opening a stream directory: checkpoint + tail, or scan, cut a torn
+ *                     tail, rebuild indexes
+ *   log_checkpoint.c  index checkpoints (index.ckpt), P1–P2
+ *   log_consumer.c    consumer state logs (consumers/<name>.clog), K1–K3
+ *   log_sync.c        group commit on the store thread
  *
- * Invariants (in addition to S1–S5 in store.h and F1–F2 in record.h):
+ * Invariants (in addition to S1–S5 in store.h and F1–F3 in record.h):
  *   L1. `first_seq` is the lowest live sequence (last_seq + 1 when empty); every
  *       sequence in [first_seq, last_seq] is live unless it is in `deleted`.
  *   L2. Every removal is written to the log (a tombstone, or a floor record for purges

@@ -10,9 +10,13 @@
  *   pass 2  the live messages (>= floor, not tombstoned) rebuild the counters and the
  *           per-subject index; sequence gaps become deletions (L1).
  *
- * What was done is logged. Start-up cost is a read of the stream's data (the page cache
- * makes pass 2 cheap); a checkpoint of the indexes that bounds it by the unverified
- * tail is future work (docs/log-format.md).
+ * When index.ckpt loads and fits the segments (P2, log_checkpoint.c), its state is applied
+ * instead and only the tail after it is scanned (pass 1's checks, then apply_tail);
+ * otherwise the full passes run. A segment with a bad header is set aside as .bad; one of
+ * another format version (HERALD_EVERSION) makes recovery refuse to open the stream.
+ *
+ * What was done is logged. Start-up cost is a read of the tail after the checkpoint, or
+ * without one a read of the stream's data (the page cache makes pass 2 cheap).
  */
 #include <errno.h>
 #include <fcntl.h>
