@@ -3,7 +3,8 @@
 #
 #   make            heraldd, herald, herald-bench, test clients
 #   make run        build, then start heraldd on ./data with every head on its default port
-#   make test       unit + integration + crash (+ fuzz smoke) tests
+#   make test       unit + integration + browser + crash (+ fuzz smoke) tests
+#   make browser    SSE and WebSockets in headless Chromium (Debian's, driven by playwright-core)
 #   make crash      kill -9 heraldd while publishing; every acknowledged message survives
 #   make bench      Herald against nats-server, same client, same run -> docs/benchmarks.md
 #   make fuzz       build the libFuzzer harnesses (clang)
@@ -60,7 +61,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
 CLIENT_BINS := $(patsubst tests/integration/clients/%.c,$(BUILD)/tests/clients/%,$(CLIENT_SRC))
 FUZZ_BINS  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 
-.PHONY: all run test test-nofuzz unit integration crash fuzz fuzz-smoke bench clean install deps compdb check-san
+.PHONY: all run test test-nofuzz unit integration browser crash fuzz fuzz-smoke bench clean install deps compdb check-san
 all: $(HERALDD) $(HERALD) $(BENCH) $(CLIENT_BINS) $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -135,6 +136,11 @@ unit: $(UNIT_BINS)
 integration: all
 	HERALD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q tests/integration
 
+# Chromium and playwright-core come from scripts/deps (make deps); the tests skip, saying
+# why, only when they cannot be installed.
+browser: all
+	HERALD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q tests/browser
+
 crash: all
 	HERALD_BUILD=$(BUILD) /usr/bin/python3 -m pytest -q tests/crash
 
@@ -145,6 +151,7 @@ test-nofuzz: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory browser
 	@$(MAKE) --no-print-directory crash
 
 bench: deps

@@ -76,6 +76,7 @@ struct hr_http_client {
     struct herald_sub *events;
     char sse_stream[256], sse_consumer[64];
     int64_t sse_batch, sse_expires_ns; /* a durable consumer's pulls */
+    char sse_fc_reply[128];            /* a FlowControl Request held back (http_sse.c S1) */
     uint64_t sse_last_write_ms;
     struct hr_buf body; /* a decoded chunked body */
 };

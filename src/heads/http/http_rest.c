@@ -242,10 +242,15 @@ static void on_puback(void *ctx, struct herald_sub *sub, const struct herald_msg
     json_t *o = json_loadb(msg->data, msg->data_len, 0, &jerr);
     if (h->wait == HR_WAIT_PUBACK) {
         hr_http_wait_end(h);
-        if (!o)
+        if (!o) {
             hr_http_error(h, 502, 0, "unreadable PubAck");
-        else
-            hr_http_respond_json(h, puback_status(o), o);
+            return;
+        }
+        int status = puback_status(o);
+        json_t *err = json_object_get(o, "error");
+        if (err) /* the error's code is the HTTP status, as in every other error body */
+            json_object_set_new(err, "code", json_integer(status));
+        hr_http_respond_json(h, status, o);
         return;
     }
     /* a batch: collect until every PubAck is in */
@@ -308,8 +313,8 @@ static void publish_one(struct hr_http_client *h, const struct hr_http_request *
     struct hr_buf hdr;
     hr_buf_init(&hdr, 64 * 1024);
     int has_hdr = headers_from_request(req, &hdr, ce);
-    json_decref(ce);
     if (has_hdr < 0) {
+        json_decref(ce);
         free(decoded);
         hr_buf_cleanup(&hdr);
         hr_http_error(h, 431, 0, "headers too large");
@@ -319,6 +324,7 @@ static void publish_one(struct hr_http_client *h, const struct hr_http_request *
     bool want_ack = s && !herald_stream_get_config(s)->no_ack;
     const char *inbox = want_ack ? hr_http_wait_begin(h, HR_WAIT_PUBACK, 10000, on_puback) : NULL;
     if (want_ack && !inbox) {
+        json_decref(ce);
         free(decoded);
         hr_buf_cleanup(&hdr);
         return;
@@ -329,6 +335,7 @@ static void publish_one(struct hr_http_client *h, const struct hr_http_request *
         .hdr_len = has_hdr ? hdr.len : 0, .data = data, .data_len = data_len,
     };
     int delivered = herald_publish(e, &m, h);
+    json_decref(ce); /* only now: a string "data" points into it */
     free(decoded);
     hr_buf_cleanup(&hdr);
     if (delivered < 0) {
@@ -613,8 +620,9 @@ static void fetch(struct hr_http_client *h, const struct hr_http_request *req, c
     }
     h->fetch_batch = (int64_t)batch;
     h->fetch_wait_ms = wait_ms;
-    api(h, "CONSUMER.INFO", stream, consumer, NULL, 200);
-    h->api_done = fetch_pull;
+    char subject[SEG_MAX * 2 + 64];
+    snprintf(subject, sizeof subject, "$JS.API.CONSUMER.INFO.%s.%s", stream, consumer);
+    hr_http_api(h, subject, NULL, fetch_pull, 200);
 }
 
 static void on_ack_confirm(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)

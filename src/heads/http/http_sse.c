@@ -19,6 +19,10 @@
  * event `<subject>;base64`). `retry: 2000` first; a comment every 15 s keeps proxies open.
  * A reader that falls behind by more than SSE_MAX_PENDING bytes is closed (it resumes from
  * its last id) — memory stays bounded and no one else waits.
+ *
+ *   S1. A stream's push consumer is paced by the reader through flow control (on_flow_control),
+ *       so replaying a backlog larger than SSE_MAX_PENDING works for a reader that reads.
+ *       Live subjects have no such brake: a burst past SSE_MAX_PENDING closes the reader.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -38,6 +42,8 @@
 #define SSE_HEARTBEAT_MS 15000
 #define SSE_PULL_BATCH 64
 #define SSE_PULL_EXPIRES_NS (20LL * 1000000000LL)
+#define SSE_FC_ANSWER_BELOW (1024u * 1024)
+#define SSE_FC_POLL_MS 20
 
 int hr_sse_encode_event(struct hr_buf *b, uint64_t id, const char *event, size_t event_len,
                         const char *data, size_t len);
@@ -112,20 +118,28 @@ static bool write_event(struct hr_http_client *h, uint64_t id, const char *subje
     return true;
 }
 
-static void stream_head(struct hr_http_client *h)
+/* Writes the response head and starts streaming; false when the request was HEAD (H2: the
+ * same head, no body), which ends the connection instead. */
+static bool stream_head(struct hr_http_client *h)
 {
     char head[512];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 200 OK\r\nServer: herald/%s\r\nContent-Type: text/event-stream\r\n"
-                     "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s%s%s\r\n"
-                     "retry: 2000\n\n",
+                     "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n%s%s%s%s\r\n%s",
                      HERALD_VERSION, *h->origin ? "Access-Control-Allow-Origin: " : "", h->origin,
-                     *h->origin ? "\r\n" : "");
+                     *h->origin ? "\r\n" : "", h->head_only ? "Connection: close\r\n" : "",
+                     h->head_only ? "" : "retry: 2000\n\n");
     hr_conn_write(h->conn, head, (size_t)n);
-    h->phase = HR_HTTP_STREAMING;
     h->keep_alive = false;
+    if (h->head_only) {
+        h->phase = HR_HTTP_IDLE;
+        hr_conn_close(h->conn, HR_CLOSE_FLUSH, "HEAD of an event stream");
+        return false;
+    }
+    h->phase = HR_HTTP_STREAMING;
     h->conn->max_pending = SSE_MAX_PENDING;
     h->sse_last_write_ms = hr_conn_now_ms(h->conn);
+    return true;
 }
 
 /* The sequence token of "$JS.ACK.<s>.<c>.<dc>.<sseq>.<cseq>.<ts>.<pending>". */
@@ -140,6 +154,50 @@ static uint64_t ack_sseq(const char *reply, size_t len)
 
 /* ---- a subject, live or from a stream ------------------------------------------------------- */
 
+/* Flow control paces a stream's push consumer by the reader (S1): a FlowControl Request
+ * is answered once at most SSE_FC_ANSWER_BELOW bytes wait for the socket, so a reader
+ * replaying a large backlog is fed as fast as it reads instead of being flooded past
+ * SSE_MAX_PENDING and closed. The engine delivers at most 2 MiB past an unanswered
+ * request, so the output stays under SSE_MAX_PENDING for payloads up to 1 MiB. While an
+ * answer is held back, the connection's timer (idle in STREAMING: no request waits) polls
+ * the output every SSE_FC_POLL_MS. A reader that stops reading leaves the consumer
+ * stalled until the server's write deadline closes the connection. */
+static void fc_answer(struct hr_http_client *h)
+{
+    char reply[sizeof h->sse_fc_reply];
+    memcpy(reply, h->sse_fc_reply, sizeof reply);
+    h->sse_fc_reply[0] = '\0'; /* first: the answer may deliver, and ask again, at once */
+    struct herald_msg fc = {.subject = reply, .subject_len = strlen(reply)};
+    herald_publish(hr_http_engine(h), &fc, h);
+}
+
+static void fc_poll(uv_timer_t *t)
+{
+    struct hr_http_client *h = t->data;
+    if (h->phase != HR_HTTP_STREAMING || !h->sse_fc_reply[0]) {
+        uv_timer_stop(t);
+        return;
+    }
+    if (hr_conn_pending(h->conn) <= SSE_FC_ANSWER_BELOW) {
+        uv_timer_stop(t);
+        fc_answer(h);
+    }
+}
+
+static void on_flow_control(struct hr_http_client *h, const char *reply, size_t reply_len)
+{
+    if (h->phase != HR_HTTP_STREAMING || reply_len >= sizeof h->sse_fc_reply || !h->timer ||
+        hr_conn_pending(h->conn) <= SSE_FC_ANSWER_BELOW) { /* (the timer belongs to a wait) */
+        struct herald_msg fc = {.subject = reply, .subject_len = reply_len};
+        herald_publish(hr_http_engine(h), &fc, h);
+        return;
+    }
+    memcpy(h->sse_fc_reply, reply, reply_len);
+    h->sse_fc_reply[reply_len] = '\0';
+    if (!uv_is_active((uv_handle_t *)h->timer))
+        uv_timer_start(h->timer, fc_poll, SSE_FC_POLL_MS, SSE_FC_POLL_MS);
+}
+
 static void on_event(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
 {
     struct hr_http_client *h = ctx;
@@ -148,10 +206,8 @@ static void on_event(void *ctx, struct herald_sub *sub, const struct herald_msg 
         return;
     int status = hr_hdr_status(msg->hdr, msg->hdr_len);
     if (status) {
-        if (status == 100 && msg->reply_len) { /* flow control: answer it */
-            struct herald_msg fc = {.subject = msg->reply, .subject_len = msg->reply_len};
-            herald_publish(hr_http_engine(h), &fc, h);
-        }
+        if (status == 100 && msg->reply_len) /* a FlowControl Request */
+            on_flow_control(h, msg->reply, msg->reply_len);
         return;
     }
     uint64_t id = msg->reply_len > 8 && memcmp(msg->reply, "$JS.ACK.", 8) == 0
@@ -305,18 +361,37 @@ static void on_pulled(void *ctx, struct herald_sub *sub, const struct herald_msg
     int status = hr_hdr_status(msg->hdr, msg->hdr_len);
     if (status == 100)
         return;
-    if (status) { /* the request ended (408, 404, 409): ask again */
-        if (status == 409 && msg->hdr_len > 12 && strstr(msg->hdr, "Deleted"))
-            hr_conn_close(h->conn, HR_CLOSE_FLUSH, "consumer deleted");
-        else
-            pull_next(h);
+    if (status == 408) { /* the pull expired: ask again (from the consumer's timer, so no
+                            recursion) */
+        pull_next(h);
+        return;
+    }
+    if (status) {
+        /* 404: the consumer is gone; 409: deleted, or the pull was refused. Asking again
+         * would get the same answer at once (and recurse, since the engine answers inside
+         * herald_publish), so the stream ends; a comment says why. */
+        char desc[128], line[160];
+        hr_http_nats_status_text(msg->hdr, msg->hdr_len, desc, sizeof desc);
+        int n = snprintf(line, sizeof line, ": closed: %d %s\n\n", status, desc);
+        hr_conn_write(h->conn, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : 0);
+        hr_conn_close(h->conn, HR_CLOSE_FLUSH, status == 409 ? "SSE pull refused or consumer deleted"
+                                                             : "SSE consumer not found");
         return;
     }
     uint64_t id = ack_sseq(msg->reply, msg->reply_len);
     bool ok;
     if (h->sse_consumer[0] == 'x') { /* explicit: an envelope with the ack id */
-        json_t *env = json_pack("{s:s%, s:s%}", "ack_id", msg->reply, msg->reply_len, "data",
-                                msg->data, msg->data_len);
+        json_t *env;
+        if (utf8_ok(msg->data, msg->data_len)) {
+            env = json_pack("{s:s%, s:s%}", "ack_id", msg->reply, msg->reply_len, "data", msg->data,
+                            msg->data_len);
+        } else { /* JSON strings are UTF-8: other bytes travel as base64 */
+            char *b64 = hr_base64_encode(msg->data, msg->data_len);
+            env = b64 ? json_pack("{s:s%, s:s, s:s}", "ack_id", msg->reply, msg->reply_len, "data",
+                                  b64, "data_encoding", "base64")
+                      : NULL;
+            free(b64);
+        }
         char *text = env ? json_dumps(env, JSON_COMPACT) : NULL;
         json_decref(env);
         ok = text && write_event(h, id, msg->subject, msg->subject_len, text, strlen(text));
@@ -329,7 +404,7 @@ static void on_pulled(void *ctx, struct herald_sub *sub, const struct herald_msg
             herald_publish(hr_http_engine(h), &a, h);
         }
     }
-    if (ok && ++h->received >= SSE_PULL_BATCH)
+    if (ok && ++h->received >= h->sse_batch)
         pull_next(h);
 }
 
@@ -337,14 +412,41 @@ static void pull_next(struct hr_http_client *h)
 {
     char subject[600], body[96];
     snprintf(subject, sizeof subject, "$JS.API.CONSUMER.MSG.NEXT.%s.%s", h->sse_stream, h->sse_consumer + 1);
-    int n = snprintf(body, sizeof body, "{\"batch\":%d,\"expires\":%lld}", SSE_PULL_BATCH,
-                     (long long)SSE_PULL_EXPIRES_NS);
+    int n = snprintf(body, sizeof body, "{\"batch\":%lld,\"expires\":%lld}", (long long)h->sse_batch,
+                     (long long)h->sse_expires_ns);
     h->received = 0;
     char inbox[64];
     snprintf(inbox, sizeof inbox, "_HRSSE.%" PRIu64, h->conn->id);
     struct herald_msg m = {.subject = subject, .subject_len = strlen(subject), .reply = inbox,
                            .reply_len = strlen(inbox), .data = body, .data_len = (size_t)n};
     herald_publish(hr_http_engine(h), &m, h);
+}
+
+static void consumer_found(struct hr_http_client *h, int status, json_t *body)
+{
+    json_t *cfg = json_object_get(body, "config");
+    const char *deliver = json_string_value(json_object_get(cfg, "deliver_subject"));
+    if (status < 300 && deliver && *deliver) {
+        json_decref(body);
+        status = 409;
+        body = json_pack("{s:{s:i, s:i, s:s}}", "error", "code", 409, "err_code", 0, "description",
+                         "a push consumer cannot be read as events (it needs a pull consumer)");
+    }
+    if (status >= 300) {
+        herald_sub_destroy(h->events);
+        h->events = NULL;
+        h->sse_stream[0] = '\0';
+        hr_http_respond_json(h, status, body);
+        return;
+    }
+    int64_t max_batch = json_integer_value(json_object_get(cfg, "max_batch"));
+    int64_t max_expires = json_integer_value(json_object_get(cfg, "max_expires"));
+    h->sse_batch = max_batch > 0 && max_batch < SSE_PULL_BATCH ? max_batch : SSE_PULL_BATCH;
+    h->sse_expires_ns = max_expires > 0 && max_expires < SSE_PULL_EXPIRES_NS ? max_expires
+                                                                             : SSE_PULL_EXPIRES_NS;
+    json_decref(body);
+    if (stream_head(h))
+        pull_next(h);
 }
 
 static void sse_consumer(struct hr_http_client *h, const struct hr_http_request *req, const char *stream,
@@ -380,8 +482,11 @@ static void sse_consumer(struct hr_http_client *h, const struct hr_http_request 
         hr_http_error(h, 500, 0, "out of memory");
         return;
     }
-    stream_head(h);
-    pull_next(h);
+    /* The consumer must exist and be a pull consumer before the stream starts: its info
+     * also gives the pull limits to respect. */
+    char api[600];
+    snprintf(api, sizeof api, "$JS.API.CONSUMER.INFO.%s.%s", h->sse_stream, h->sse_consumer + 1);
+    hr_http_api(h, api, NULL, consumer_found, 200);
 }
 
 void hr_http_sse_start(struct hr_http_client *h, const struct hr_http_request *req, const char *stream,
@@ -406,9 +511,12 @@ void hr_http_sse_close(struct hr_http_client *h)
     herald_sub_destroy(h->events);
     h->events = NULL;
     if (h->sse_stream[0] && strncmp(h->sse_consumer, "hrsse", 5) == 0) { /* ours, not the user's */
-        char api[600];
+        char api[600], reply[64];
         snprintf(api, sizeof api, "$JS.API.CONSUMER.DELETE.%s.%s", h->sse_stream, h->sse_consumer);
-        struct herald_msg m = {.subject = api, .subject_len = strlen(api)};
+        /* the API ignores a request without a reply subject; nobody listens on this one */
+        snprintf(reply, sizeof reply, "_HRSSE.%" PRIu64 ".gone", h->conn->id);
+        struct herald_msg m = {.subject = api, .subject_len = strlen(api), .reply = reply,
+                               .reply_len = strlen(reply)};
         herald_publish(hr_http_engine(h), &m, h); /* our ephemeral consumer goes with us */
     }
     h->sse_stream[0] = '\0';
