@@ -15,7 +15,9 @@
 
 size_t hr_conn_pending(const struct hr_conn *c)
 {
-    return c->out.len + (c->writing ? c->inflight.len - c->inflight_off : 0);
+    /* with a filter (C6), framed bytes not yet handed to the socket (a pong, a close
+     * frame) are queued output too: hr_conn_close(FLUSH) must write them */
+    return c->out.len + c->wire.len + (c->writing ? c->inflight.len - c->inflight_off : 0);
 }
 
 uint64_t hr_conn_now_ms(const struct hr_conn *c)
@@ -234,6 +236,24 @@ void hr_conn_schedule_read(struct hr_conn *c)
     c->server->reread = c;
 }
 
+/* C6: socket bytes in `in` go through the filter, which takes them all. */
+static void filter_input(struct hr_conn *c)
+{
+    int rc = c->filter->input(c, c->in.data, c->in.len);
+    c->in.len = 0;
+    if (rc && c->state_kind == HR_CONN_OPEN)
+        hr_conn_close(c, HR_CLOSE_FLUSH, "filter closed the connection");
+}
+
+/* The head read `used` bytes of `in`; if that installed a filter (hr_conn_switch after an
+ * upgrade), the bytes behind the upgrade request are already the filter's input. */
+static void after_head_read(struct hr_conn *c, size_t used)
+{
+    hr_buf_consume(&c->in, used);
+    if (c->filter && c->in.len)
+        filter_input(c);
+}
+
 void hr_server_reread(struct hr_server *s);
 void hr_server_reread(struct hr_server *s)
 {
@@ -243,9 +263,13 @@ void hr_server_reread(struct hr_server *s)
         c->reread = false;
         if (c->state_kind != HR_CONN_OPEN || c->in.len == 0)
             continue;
+        if (c->filter) {
+            filter_input(c);
+            continue;
+        }
         size_t used = c->head->conn_read(c, c->in.data, c->in.len);
         if (c->state_kind == HR_CONN_OPEN)
-            hr_buf_consume(&c->in, used);
+            after_head_read(c, used);
     }
 }
 
@@ -278,10 +302,17 @@ int hr_conn_switch(struct hr_conn *c, const struct hr_conn_filter *filter, void 
     memset(c->state, 0, reserve);
     c->filter = filter;
     c->filter_state = filter_state;
-    hr_buf_init(&c->wire, c->out.max);
+    /* framing adds a few bytes per message to what C3 admitted into `out` */
+    hr_buf_init(&c->wire, 2 * c->out.max + 64 * 1024);
     c->head = head;
     head->conn_open(c);
     return 0;
+}
+
+void hr_conn_wire_ready(struct hr_conn *c)
+{
+    if (c->state_kind != HR_CONN_CLOSED && c->wire.len)
+        mark_dirty(c);
 }
 
 void hr_conn_feed(struct hr_conn *c, const char *app, size_t len)
@@ -322,16 +353,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     c->in.len += (size_t)nread;
     c->last_read_ms = uv_now(c->server->loop);
     if (c->filter) { /* C6 */
-        int rc = c->filter->input(c, c->in.data, c->in.len);
-        c->in.len = 0;
-        if (rc && c->state_kind == HR_CONN_OPEN)
-            hr_conn_close(c, HR_CLOSE_FLUSH, "filter closed the connection");
+        filter_input(c);
         return;
     }
     size_t used = c->head->conn_read(c, c->in.data, c->in.len);
     if (c->state_kind != HR_CONN_OPEN)
         return;
-    hr_buf_consume(&c->in, used);
+    after_head_read(c, used);
+    if (c->state_kind != HR_CONN_OPEN || c->filter)
+        return;
     if (c->in.len == c->in.max) {
         c->server->stats.protocol_errors++;
         hr_conn_close(c, HR_CLOSE_NOW, "input buffer limit");

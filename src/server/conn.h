@@ -106,6 +106,8 @@ int hr_conn_switch(struct hr_conn *c, const struct hr_conn_filter *filter, void 
                    const struct hr_head *head);
 /* C6: one application unit for the head (from filter->input). */
 void hr_conn_feed(struct hr_conn *c, const char *app, size_t len);
+/* C6: the filter appended to `wire` itself (a pong, a close frame): write it this iteration. */
+void hr_conn_wire_ready(struct hr_conn *c);
 
 /* Appends `n` bytes of output. Returns 0, HERALD_ECLOSED (not OPEN) or HERALD_ELIMIT (C3). */
 int hr_conn_write(struct hr_conn *c, const void *p, size_t n);

@@ -63,18 +63,41 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
 {
     struct ws_filter *f = ud;
     (void)flags;
-    struct hr_buf *w = &f->conn->wire;
-    size_t room = w->max - w->len;
-    if (!room) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    size_t n = len < room ? len : room;
-    if (hr_buf_append(w, data, n) != 0) {
+    /* Only control frames (pongs, the close) go through wslay, whole: a frame is never
+     * left half in wslay's queue behind data frames that ws_output appends later. */
+    if (hr_buf_append(&f->conn->wire, data, len) != 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
-    return (ssize_t)n;
+    return (ssize_t)len;
+}
+
+/* One unmasked server frame (RFC 6455 5.2) appended to `wire`. */
+static int ws_frame(struct hr_buf *wire, int opcode, const void *p, size_t n)
+{
+    unsigned char head[10];
+    size_t h = 2;
+    head[0] = (unsigned char)(0x80 | opcode);
+    if (n < 126) {
+        head[1] = (unsigned char)n;
+    } else if (n <= 0xFFFF) {
+        head[1] = 126;
+        head[2] = (unsigned char)(n >> 8);
+        head[3] = (unsigned char)n;
+        h = 4;
+    } else {
+        head[1] = 127;
+        for (int i = 0; i < 8; i++)
+            head[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
+        h = 10;
+    }
+    if (hr_buf_reserve(wire, h + n) != 0)
+        return -1;
+    memcpy(wire->data + wire->len, head, h);
+    if (n)
+        memcpy(wire->data + wire->len + h, p, n);
+    wire->len += h + n;
+    return 0;
 }
 
 static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud)
@@ -85,6 +108,25 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         hr_conn_feed(f->conn, (const char *)arg->msg, arg->msg_length);
 }
 
+static int ws_output(struct hr_conn *c, const char *app, size_t len, struct hr_buf *wire)
+{
+    struct ws_filter *f = c->filter_state;
+    /* Data frames are framed here, not queued in wslay: wslay sends its control queue
+     * first, so a close it queued would overtake answers written before it. After our
+     * close frame nothing more may be sent (RFC 6455 5.5.1): the output is dropped. */
+    if (wslay_event_get_close_sent(f->ctx) || !wslay_event_get_write_enabled(f->ctx))
+        return 0;
+    const char *p = app, *end = app + len;
+    while (p < end) {
+        const char *nl = f->text ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+        const char *e = nl ? nl : end;
+        if (e > p && ws_frame(wire, f->text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, p, (size_t)(e - p)) != 0)
+            return -1;
+        p = nl ? nl + 1 : end;
+    }
+    return 0;
+}
+
 static int ws_input(struct hr_conn *c, const char *buf, size_t len)
 {
     struct ws_filter *f = c->filter_state;
@@ -92,30 +134,28 @@ static int ws_input(struct hr_conn *c, const char *buf, size_t len)
     f->rd_len = len;
     f->rd_off = 0;
     int rc = wslay_event_recv(f->ctx);
-    wslay_event_send(f->ctx); /* pongs, the close echo */
-    hr_conn_write(c, NULL, 0); /* the wire has bytes: flush this iteration */
+    /* What the head answered to the messages just read goes out before wslay's pongs and
+     * close (C6: `out` is framed at the flush otherwise). */
+    if (c->out.len && c->state_kind == HR_CONN_OPEN) { /* after `inflight`, before wslay's frames */
+        if (ws_output(c, c->out.data, c->out.len, &c->wire) != 0)
+            return -1;
+        c->out.len = 0;
+    }
+    if (rc != 0) {
+        /* A frame wslay's frame layer refuses (a control frame over 125 bytes or
+         * fragmented, a 64-bit length with the top bit set): it queued a close without a
+         * status code; RFC 6455 7.4.1 has 1002 for a protocol error. */
+        static const unsigned char close_1002[] = {0x88, 0x02, 0x03, 0xEA};
+        if (!wslay_event_get_close_sent(f->ctx))
+            hr_buf_append(&c->wire, close_1002, sizeof close_1002);
+        wslay_event_shutdown_write(f->ctx);
+    } else {
+        wslay_event_send(f->ctx); /* pongs, the close */
+    }
+    hr_conn_wire_ready(c);
     if (rc != 0 || (!wslay_event_want_read(f->ctx) && !wslay_event_want_write(f->ctx)))
         return -1;
     return 0;
-}
-
-static int ws_output(struct hr_conn *c, const char *app, size_t len, struct hr_buf *wire)
-{
-    struct ws_filter *f = c->filter_state;
-    (void)wire;
-    const char *p = app, *end = app + len;
-    while (p < end) {
-        const char *nl = f->text ? memchr(p, '\n', (size_t)(end - p)) : NULL;
-        const char *e = nl ? nl : end;
-        if (e > p) {
-            struct wslay_event_msg m = {f->text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME,
-                                        (const uint8_t *)p, (size_t)(e - p)};
-            if (wslay_event_queue_msg(f->ctx, &m) != 0)
-                return -1;
-        }
-        p = nl ? nl + 1 : end;
-    }
-    return wslay_event_send(f->ctx) == 0 ? 0 : -1;
 }
 
 static void ws_destroy(struct hr_conn *c)
@@ -143,20 +183,24 @@ struct ws_sub {
     char sid[64];
     struct herald_sub *sub;
     char stream[HERALD_NAME_MAX + 1], consumer[64]; /* a stored subscription's consumer */
+    uint64_t create_key; /* the pending CONSUMER.CREATE that answers for it */
 };
 
 struct ws_fetch {
     struct ws_client *w;
     json_t *id;
     struct herald_sub *sub;
+    int64_t batch, got; /* a filled batch ends without a status from the engine */
     struct ws_fetch *next;
 };
 
 struct ws_pending { /* a reply awaited on "_HRWS.<cid>.r.<n>" */
     char key[24];
-    char kind; /* 'p' puback, 'c' consumer created */
+    char kind; /* 'p' puback, 'c' consumer created, 'f' consumer info before a fetch */
     json_t *id;
     char sid[64];
+    char stream[HERALD_NAME_MAX + 1], consumer[HERALD_NAME_MAX + 1]; /* 'f' */
+    int64_t batch, wait_ms;                                           /* 'f' */
 };
 
 struct ws_client {
@@ -176,13 +220,29 @@ static struct herald_engine *ws_engine(const struct ws_client *w)
     return w->conn->server->engine;
 }
 
+/* Queues one JSON object (one text message: ws_output splits on the newline). A reader
+ * that let more than max_pending pile up is closed (C3), as a slow NATS or SSE reader is:
+ * after that the connection's subscriptions and fetches are gone (ws_close), so callers
+ * touch nothing of theirs after send_json. */
 static void send_json(struct ws_client *w, json_t *o)
 {
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (text) {
-        hr_conn_write(w->conn, text, strlen(text));
-        hr_conn_write(w->conn, "\n", 1); /* one object per text message (ws_output) */
+    if (!text)
+        return;
+    struct hr_conn *c = w->conn;
+    size_t n = strlen(text);
+    int err = 0;
+    char *p = hr_conn_reserve(c, n + 1, &err);
+    if (p) { /* object and newline together: never half an object in a message */
+        memcpy(p, text, n);
+        p[n] = '\n';
+        hr_conn_commit(c, n + 1);
+    } else if (err == HERALD_ELIMIT || err == HERALD_ENOMEM) {
+        c->server->stats.slow_consumers++;
+        hr_info("ws conn %llu from %s:%d: reader too slow (%zu bytes pending): closed",
+                (unsigned long long)c->id, c->ip, c->port, hr_conn_pending(c));
+        hr_conn_close(c, HR_CLOSE_NOW, "WebSocket reader too slow");
     }
     free(text);
 }
@@ -220,6 +280,8 @@ static void on_sub_msg(void *ctx, struct herald_sub *sub, const struct herald_ms
 {
     struct ws_sub *s = ctx;
     (void)sub;
+    if (s->w->conn->state_kind != HR_CONN_OPEN)
+        return;
     int status = hr_hdr_status(msg->hdr, msg->hdr_len);
     if (status) {
         if (status == 100 && msg->reply_len) { /* flow control: we keep up */
@@ -251,28 +313,44 @@ static void fetch_free(struct ws_client *w, struct ws_fetch *f)
 static void on_fetch_msg(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
 {
     struct ws_fetch *f = ctx;
+    struct ws_client *w = f->w;
     (void)sub;
+    if (w->conn->state_kind != HR_CONN_OPEN)
+        return;
     int status = hr_hdr_status(msg->hdr, msg->hdr_len);
     if (status == 100)
         return;
-    if (status) {
-        json_t *o = json_pack("{s:s, s:i}", "op", "fetch_done", "status", status);
-        if (o && f->id)
-            json_object_set(o, "id", f->id);
-        send_json(f->w, o);
-        fetch_free(f->w, f);
-        return;
+    json_t *o, *done = NULL;
+    if (status) { /* 404, 408, 409: the pull request ended */
+        o = json_pack("{s:s, s:i}", "op", "fetch_done", "status", status);
+    } else {
+        o = msg_json(msg);
+        if (o) {
+            json_object_set_new(o, "op", json_string("msg"));
+            json_object_set_new(o, "ack_id", json_stringn(msg->reply, msg->reply_len));
+            json_object_set_new(o, "deliveries", json_integer((json_int_t)ack_token(msg->reply, msg->reply_len, 4)));
+        }
+        if (++f->got >= f->batch) /* the engine ends a filled batch silently */
+            done = json_pack("{s:s, s:i}", "op", "fetch_done", "status", 200);
     }
-    json_t *o = msg_json(msg);
-    if (o) {
-        json_object_set_new(o, "op", json_string("msg"));
-        json_object_set_new(o, "ack_id", json_stringn(msg->reply, msg->reply_len));
-        json_object_set_new(o, "deliveries", json_integer((json_int_t)ack_token(msg->reply, msg->reply_len, 4)));
-        if (f->id)
-            json_object_set(o, "id", f->id);
-    }
-    send_json(f->w, o);
+    if (o && f->id)
+        json_object_set(o, "id", f->id);
+    if (done && f->id)
+        json_object_set(done, "id", f->id);
+    if (status || done)
+        fetch_free(w, f); /* first: send_json may close the connection, which frees fetches */
+    send_json(w, o);
+    if (done && w->conn->state_kind == HR_CONN_OPEN)
+        send_json(w, done);
+    else
+        json_decref(done);
 }
+
+static void fetch_start(struct ws_client *w, json_t *id, const char *stream, const char *consumer,
+                        int64_t batch, int64_t wait_ms);
+
+static struct ws_sub *find_sub(struct ws_client *w, const char *sid, size_t *index);
+static void sub_drop(struct ws_client *w, size_t i);
 
 static void on_reply(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
 {
@@ -294,7 +372,24 @@ static void on_reply(void *ctx, struct herald_sub *sub, const struct herald_msg 
             json_object_del(body, "type");
             json_object_update(o, body);
         }
+    } else if (p->kind == 'f') { /* CONSUMER.INFO answered: pull, or say why not */
+        const char *deliver = json_string_value(json_object_get(json_object_get(body, "config"),
+                                                                "deliver_subject"));
+        o = NULL;
+        if (err || !body)
+            o = json_pack("{s:s, s:O}", "op", "error", "error", err ? err : json_null());
+        else if (deliver && *deliver)
+            o = json_pack("{s:s, s:{s:i, s:i, s:s}}", "op", "error", "error", "code", 409, "err_code", 10024,
+                          "description", "consumer is push based (fetch needs a pull consumer)");
+        else
+            fetch_start(w, p->id, p->stream, p->consumer, p->batch, p->wait_ms);
     } else {
+        size_t i;
+        struct ws_sub *s = err ? find_sub(w, p->sid, &i) : NULL;
+        if (s && s->create_key == strtoull(p->key, NULL, 10)) {
+            s->stream[0] = '\0'; /* no consumer was made: nothing to delete */
+            sub_drop(w, i);      /* and the sid is free again */
+        }
         o = err ? json_pack("{s:s, s:O}", "op", "error", "error", err)
                 : json_pack("{s:s, s:s}", "op", "subscribed", "sid", p->sid);
         if (err && o)
@@ -387,9 +482,12 @@ static void sub_drop(struct ws_client *w, size_t i)
     struct ws_sub *s = w->subs[i];
     herald_sub_destroy(s->sub);
     if (s->stream[0]) { /* our push consumer goes with it */
-        char api[HERALD_NAME_MAX + 96];
+        char api[HERALD_NAME_MAX + 96], reply[64];
         snprintf(api, sizeof api, "$JS.API.CONSUMER.DELETE.%s.%s", s->stream, s->consumer);
-        struct herald_msg m = {.subject = api, .subject_len = strlen(api)};
+        /* the JS API ignores a request without a reply subject (as nats-server does) */
+        snprintf(reply, sizeof reply, "_HRWS.%" PRIu64 ".gone", w->conn->id);
+        struct herald_msg m = {.subject = api, .subject_len = strlen(api), .reply = reply,
+                               .reply_len = strlen(reply)};
         herald_publish(ws_engine(w), &m, w);
     }
     free(s);
@@ -470,11 +568,13 @@ static void op_sub(struct ws_client *w, json_t *o, json_t *id)
         json_object_set_new(c, "deliver_policy", json_string(json_string_value(from)));
     }
     char reply[96], api[HERALD_NAME_MAX + 96];
-    if (!c || !pending_new(w, 'c', id, sid, reply, sizeof reply)) {
+    struct ws_pending *pc = c ? pending_new(w, 'c', id, sid, reply, sizeof reply) : NULL;
+    if (!pc) {
         json_decref(c);
         send_error(w, id, sid, 500, "out of memory");
         return;
     }
+    s->create_key = strtoull(pc->key, NULL, 10);
     snprintf(api, sizeof api, "$JS.API.CONSUMER.CREATE.%s.%s", s->stream, s->consumer);
     json_t *body = json_pack("{s:s, s:o}", "stream_name", s->stream, "config", c);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -485,18 +585,9 @@ static void op_sub(struct ws_client *w, json_t *o, json_t *id)
     free(text);
 }
 
-static void op_fetch(struct ws_client *w, json_t *o, json_t *id)
+static void fetch_start(struct ws_client *w, json_t *id, const char *stream, const char *consumer,
+                        int64_t batch, int64_t wait_ms)
 {
-    const char *stream = json_string_value(json_object_get(o, "stream"));
-    const char *consumer = json_string_value(json_object_get(o, "consumer"));
-    json_int_t batch = json_integer_value(json_object_get(o, "batch"));
-    json_int_t wait_ms = json_is_integer(json_object_get(o, "wait_ms")) ? json_integer_value(json_object_get(o, "wait_ms")) : 5000;
-    if (!stream || !consumer || strlen(stream) > HERALD_NAME_MAX || strlen(consumer) > HERALD_NAME_MAX) {
-        send_error(w, id, NULL, 400, "fetch needs \"stream\" and \"consumer\"");
-        return;
-    }
-    if (batch <= 0)
-        batch = 1;
     struct ws_fetch *f = calloc(1, sizeof *f);
     if (!f) {
         send_error(w, id, NULL, 500, "out of memory");
@@ -504,6 +595,7 @@ static void op_fetch(struct ws_client *w, json_t *o, json_t *id)
     }
     f->w = w;
     f->id = json_incref(id);
+    f->batch = batch;
     char inbox[96];
     snprintf(inbox, sizeof inbox, "_HRWS.%" PRIu64 ".f.%" PRIu64, w->conn->id, ++w->next);
     struct herald_sub_options so = {.deliver = on_fetch_msg, .ctx = f, .owner = w};
@@ -522,6 +614,46 @@ static void op_fetch(struct ws_client *w, json_t *o, json_t *id)
                         : snprintf(body, sizeof body, "{\"batch\":%lld,\"no_wait\":true}", (long long)batch);
     struct herald_msg m = {.subject = subject, .subject_len = strlen(subject), .reply = inbox,
                            .reply_len = strlen(inbox), .data = body, .data_len = (size_t)n};
+    herald_publish(ws_engine(w), &m, w);
+}
+
+/* Like the REST fetch: CONSUMER.INFO first (an unknown stream or consumer gets no answer to a
+ * pull request, so the fetch would never end), then the pull request. */
+static void op_fetch(struct ws_client *w, json_t *o, json_t *id)
+{
+    const char *stream = json_string_value(json_object_get(o, "stream"));
+    const char *consumer = json_string_value(json_object_get(o, "consumer"));
+    json_int_t batch = json_integer_value(json_object_get(o, "batch"));
+    json_int_t wait_ms = json_is_integer(json_object_get(o, "wait_ms")) ? json_integer_value(json_object_get(o, "wait_ms")) : 5000;
+    if (!stream || !consumer || strlen(stream) > HERALD_NAME_MAX || strlen(consumer) > HERALD_NAME_MAX ||
+        !hr_subject_valid_literal(stream, strlen(stream)) || !hr_subject_valid_literal(consumer, strlen(consumer)) ||
+        strchr(stream, '.') || strchr(consumer, '.')) {
+        send_error(w, id, NULL, 400, "fetch needs \"stream\" and \"consumer\"");
+        return;
+    }
+    if (batch <= 0)
+        batch = 1;
+    if (!herald_stream_lookup(ws_engine(w), stream)) {
+        json_t *e = json_pack("{s:s, s:{s:i, s:i, s:s}}", "op", "error", "error", "code", 404, "err_code", 10059,
+                              "description", "stream not found");
+        if (e && id)
+            json_object_set(e, "id", id);
+        send_json(w, e);
+        return;
+    }
+    char reply[96], api[2 * HERALD_NAME_MAX + 64];
+    struct ws_pending *p = pending_new(w, 'f', id, NULL, reply, sizeof reply);
+    if (!p) {
+        send_error(w, id, NULL, 500, "out of memory");
+        return;
+    }
+    snprintf(p->stream, sizeof p->stream, "%s", stream);
+    snprintf(p->consumer, sizeof p->consumer, "%s", consumer);
+    p->batch = batch;
+    p->wait_ms = wait_ms;
+    snprintf(api, sizeof api, "$JS.API.CONSUMER.INFO.%s.%s", stream, consumer);
+    struct herald_msg m = {.subject = api, .subject_len = strlen(api), .reply = reply,
+                           .reply_len = strlen(reply)};
     herald_publish(ws_engine(w), &m, w);
 }
 
@@ -570,7 +702,10 @@ static size_t ws_read(struct hr_conn *c, const char *buf, size_t len)
     } else if (strcmp(op, "ack") == 0) {
         op_ack(w, o, id);
     } else if (strcmp(op, "ping") == 0) {
-        send_json(w, json_pack("{s:s}", "op", "pong"));
+        json_t *a = json_pack("{s:s}", "op", "pong");
+        if (a && id) /* `id` is echoed on every answer (docs/websocket.md) */
+            json_object_set(a, "id", id);
+        send_json(w, a);
     } else {
         send_error(w, id, NULL, 400, "unknown op (pub, sub, unsub, fetch, ack, ping)");
     }
@@ -640,8 +775,9 @@ bool hr_http_ws_upgrade(struct hr_http_client *h, const struct hr_http_request *
         return true;
     }
     if (!hr_http_slice_ieq(ver, "13")) {
-        hr_http_respond(h, 426, "application/json", "{\"error\":{\"code\":426,\"err_code\":0,"
-                        "\"description\":\"WebSocket version 13 required\"}}", 78, "Sec-WebSocket-Version: 13\r\n");
+        static const char body[] = "{\"error\":{\"code\":426,\"err_code\":0,"
+                                   "\"description\":\"WebSocket version 13 required\"}}";
+        hr_http_respond(h, 426, "application/json", body, sizeof body - 1, "Sec-WebSocket-Version: 13\r\n");
         return true;
     }
     if (key.len != 24) {
