@@ -665,6 +665,46 @@ def test_oversized_message_closes_with_1009(server_factory):
     assert_ws_serves(srv)
 
 
+def test_v1_keepalive_pings_a_silent_peer_and_closes_it_after_ping_max(server_factory):
+    """A herald.v1 peer that sends nothing gets a WebSocket ping each ping_interval (checked
+    on the server's 1 s tick); one that answers with pongs stays; one that leaves ping_max
+    pings unanswered is closed with 1001."""
+    srv = server_factory(["--ping_interval", "1s", "--ping_max", "2"])
+    with RawWs(srv) as quiet, RawWs(srv) as answering:
+        # the answering peer pongs every ping for 4 s (longer than quiet's whole life)
+        end = time.monotonic() + 4.0
+        pings = 0
+        while time.monotonic() < end:
+            try:
+                fin, op, payload = answering.read_frame(timeout=max(0.05, end - time.monotonic()))
+            except TimeoutError:
+                break
+            assert op == OP_PING, f"expected a ping, got opcode {op}"
+            pings += 1
+            answering.send_frame(OP_PONG, payload)
+        assert pings >= 2, f"only {pings} pings in 4 s with ping_interval 1s"
+        answering.send_json({"op": "ping", "id": 1})
+        while True:
+            fin, op, payload = answering.read_frame(timeout=3.0)
+            if op == OP_PING:
+                answering.send_frame(OP_PONG, payload)
+                continue
+            assert op == OP_TEXT and json.loads(payload) == {"op": "pong", "id": 1}, (op, payload)
+            break
+        # the quiet peer: pinged ping_max times, then closed with 1001
+        seen = []
+        while True:
+            fin, op, payload = quiet.read_frame(timeout=5.0)
+            seen.append(op)
+            if op == OP_CLOSE:
+                break
+        assert seen.count(OP_PING) == 2, f"frames before the close: {seen}"
+        code, reason = decode_close(payload)
+        assert code == 1001, f"closed with {code} {reason!r}, expected 1001"
+        quiet.expect_eof(timeout=2.0)
+    assert_ws_serves(srv)
+
+
 def test_many_messages_in_one_segment_and_large_server_frames(server):
     """Several frames in one TCP write are all processed; an answer over 64 KiB uses the
     64-bit length form."""

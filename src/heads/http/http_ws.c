@@ -211,6 +211,8 @@ struct ws_client {
     struct ws_fetch *fetches;
     struct hr_map pending; /* key -> struct ws_pending */
     uint64_t next;
+    uint64_t last_ping_ms; /* keepalive (ws_tick) */
+    unsigned pings_out;
 };
 
 _Static_assert(sizeof(struct ws_client) <= HR_HTTP_STATE_RESERVE, "ws state fits the connection");
@@ -745,10 +747,38 @@ static void ws_close(struct hr_conn *c)
     hr_map_cleanup(&w->pending);
 }
 
+/* Keepalive, as the NATS head does it with PING: a herald.v1 peer silent for
+ * ping_interval gets a WebSocket ping (browsers answer with a pong by themselves); after
+ * ping_max unanswered pings it is closed with 1001, and its subscriptions go with it. */
 static void ws_tick(struct hr_conn *c, uint64_t now_ms)
 {
-    (void)c;
-    (void)now_ms;
+    struct ws_client *w = c->state;
+    struct ws_filter *f = c->filter_state;
+    const struct hr_config *cfg = c->server->cfg;
+    uint64_t every = (uint64_t)cfg->ping_interval_ms;
+    if (!f || wslay_event_get_close_sent(f->ctx))
+        return;
+    /* a ping goes out only after `every` of silence, so a read stamped at or after the
+     * last ping's millisecond came after it */
+    if (c->last_read_ms >= w->last_ping_ms)
+        w->pings_out = 0;
+    if (now_ms - c->last_read_ms < every || now_ms - w->last_ping_ms < every)
+        return;
+    if (w->pings_out >= (unsigned)cfg->ping_max) {
+        c->server->stats.stale_connections++;
+        hr_info("ws conn %llu from %s:%d: no pong to %u pings; closed", (unsigned long long)c->id,
+                c->ip, c->port, w->pings_out);
+        static const char why[] = "no pong";
+        wslay_event_queue_close(f->ctx, WSLAY_CODE_GOING_AWAY, (const uint8_t *)why, sizeof why - 1);
+        wslay_event_send(f->ctx);
+        hr_conn_wire_ready(c);
+        hr_conn_close(c, HR_CLOSE_FLUSH, "websocket: no pong");
+        return;
+    }
+    w->pings_out++;
+    w->last_ping_ms = now_ms;
+    if (ws_frame(&c->wire, WSLAY_PING, NULL, 0) == 0)
+        hr_conn_wire_ready(c);
 }
 
 static const struct hr_head ws_herald_head = {
