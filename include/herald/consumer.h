@@ -17,7 +17,8 @@
  *
  * Deliveries and acks travel as NATS messages: a delivered message keeps its stream subject
  * and carries the reply `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`;
- * publishing `+ACK`, `-NAK [{"delay":ns}]`, `+WPI`, `+TERM [reason]` or `+NXT` there acks.
+ * publishing `+ACK`, `-NAK [{"delay":ns}]`, `+WPI`, `+TERM` or `+NXT` there acks (exact
+ * payloads, as nats-server 2.9.10; `+TERM <reason>` only with a dead_letter_subject).
  * Consumers are managed through the JetStream API (`$JS.API.CONSUMER.*`), so the same calls
  * serve every head. Threading: the engine's thread only.
  */

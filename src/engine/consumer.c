@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "common/log.h"
 #include "common/subject.h"
@@ -87,6 +88,8 @@ bool hr_u64set_del(struct hr_u64set *s, uint64_t v)
 static void u64set_drop_upto(struct hr_u64set *s, uint64_t v)
 {
     size_t i = lower(s, v + 1);
+    if (i == 0)
+        return; /* nothing to drop (and `v` may still be NULL) */
     memmove(s->v, s->v + i, (s->len - i) * sizeof *s->v);
     s->len -= i;
 }
@@ -96,11 +99,8 @@ static void u64set_drop_upto(struct hr_u64set *s, uint64_t v)
 void herald_consumer_config_init(struct herald_consumer_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->ack_policy = HERALD_ACK_EXPLICIT;
+    cfg->ack_policy = HERALD_ACK_NONE; /* nats-server: an empty config acks nothing */
     cfg->max_deliver = -1;
-    cfg->max_ack_pending = -2; /* unset: filled in by the checks */
-    cfg->max_waiting = 0;
-    cfg->replicas = 0;
 }
 
 void herald_consumer_config_cleanup(struct herald_consumer_config *cfg)
@@ -110,6 +110,8 @@ void herald_consumer_config_cleanup(struct herald_consumer_config *cfg)
     free(cfg->filter_subject);
     free(cfg->deliver_subject);
     free(cfg->deliver_group);
+    free(cfg->opt_start_time);
+    free(cfg->sample_freq);
     free(cfg->dead_letter_subject);
     free(cfg->ordering_key);
     memset(cfg, 0, sizeof *cfg);
@@ -148,68 +150,122 @@ static int check_ordering_key(const char *k)
     return -1;
 }
 
-/* Validates `c` for stream `s` and fills in defaults. */
+static bool deliver_forms_cycle(const struct herald_stream *s, const char *ds)
+{
+    for (size_t i = 0; i < s->cfg.nsubjects; i++)
+        if (hr_subject_matches(s->cfg.subjects[i], strlen(s->cfg.subjects[i]), ds, strlen(ds)))
+            return true;
+    return false;
+}
+
+static bool valid_sample_freq(const char *f)
+{
+    char *end;
+    long v = strtol(f, &end, 10);
+    return end != f && v >= 0 && (*end == '\0' || (end[0] == '%' && end[1] == '\0'));
+}
+
+/* Fills in nats-server 2.9.10's defaults (setConsumerConfigDefaults) and validates `c` for
+ * stream `s` as its checkConsumerCfg does, in the same order; then Herald's own fields. */
 static int config_check(struct herald_stream *s, struct herald_consumer_config *c,
                         struct herald_error *err)
 {
+    bool push = c->deliver_subject != NULL;
+    if (!push && c->max_waiting == 0)
+        c->max_waiting = 512;
+    if (c->ack_policy != HERALD_ACK_NONE && c->ack_wait_ns == 0)
+        c->ack_wait_ns = DEFAULT_ACK_WAIT_NS;
+    if (c->max_deliver == 0)
+        c->max_deliver = -1;
+    if (c->nbackoff)
+        c->ack_wait_ns = c->backoff_ns[0];
+    if (c->ack_policy != HERALD_ACK_NONE && c->max_ack_pending == 0)
+        c->max_ack_pending = 1000;
+    if (!c->durable && c->inactive_threshold_ns == 0)
+        c->inactive_threshold_ns = DEFAULT_INACTIVE_NS;
+
     if (c->name && !valid_name(c->name))
         return hr_js_error(err, HR_JS_CONSUMER_BAD_NAME);
-    if (c->filter_subject && *c->filter_subject) {
+    if (c->replicas < 0)
+        return hr_js_error(err, HR_JS_REPLICAS_NEGATIVE);
+    if (c->replicas > 1)
+        return hr_js_error(err, HR_JS_STREAM_REPLICAS);
+    if (c->nbackoff && c->max_deliver <= (int64_t)c->nbackoff)
+        return hr_js_error(err, HR_JS_CONSUMER_MAX_DELIVER_BACKOFF);
+    for (size_t i = 0; i < c->nbackoff; i++)
+        if (c->backoff_ns[i] <= 0)
+            return hr_js_error(err, HR_JS_CONSUMER_BACKOFF_NEGATIVE);
+    if (push) {
+        const char *ds = c->deliver_subject;
+        if (!hr_subject_valid_filter(ds, strlen(ds)))
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_DELIVER_SUBJECT);
+        if (!hr_subject_valid_literal(ds, strlen(ds)))
+            return hr_js_error(err, HR_JS_CONSUMER_DELIVER_WILDCARDS);
+        if (deliver_forms_cycle(s, ds))
+            return hr_js_error(err, HR_JS_CONSUMER_DELIVER_CYCLE);
+        if (c->max_waiting != 0)
+            return hr_js_error(err, HR_JS_CONSUMER_PUSH_MAX_WAITING);
+        if (c->max_ack_pending > 0 && c->ack_policy == HERALD_ACK_NONE)
+            return hr_js_error(err, HR_JS_CONSUMER_MAX_PENDING_ACK_POLICY);
+        if (c->idle_heartbeat_ns > 0 && c->idle_heartbeat_ns < 100000000LL)
+            return hr_js_error(err, HR_JS_CONSUMER_SMALL_HB);
+    } else {
+        if (c->ack_policy == HERALD_ACK_NONE && s->cfg.retention == HERALD_RETENTION_WORKQUEUE)
+            return hr_js_error(err, HR_JS_CONSUMER_PULL_REQUIRES_ACK);
+        if (c->rate_limit_bps > 0)
+            return hr_js_error(err, HR_JS_CONSUMER_PULL_RATE_LIMIT);
+        if (c->max_waiting < 0)
+            return hr_js_error(err, HR_JS_CONSUMER_MAX_WAITING_NEGATIVE);
+        if (c->idle_heartbeat_ns > 0)
+            return hr_js_error(err, HR_JS_CONSUMER_HB_REQUIRES_PUSH);
+        if (c->flow_control)
+            return hr_js_error(err, HR_JS_CONSUMER_FC_REQUIRES_PUSH);
+        if (c->max_batch < 0)
+            return hr_js_error(err, HR_JS_CONSUMER_MAX_BATCH_NEGATIVE);
+        if (c->max_expires_ns != 0 && c->max_expires_ns < 1000000LL)
+            return hr_js_error(err, HR_JS_CONSUMER_MAX_EXPIRES_TOO_SMALL);
+    }
+    if (c->filter_subject) {
         if (!hr_subject_valid_filter(c->filter_subject, strlen(c->filter_subject)) ||
             !stream_covers(s, c->filter_subject))
             return hr_js_error(err, HR_JS_CONSUMER_FILTER_NOT_SUBSET);
     }
-    if (c->deliver_subject && *c->deliver_subject) {
-        if (!hr_subject_valid_filter(c->deliver_subject, strlen(c->deliver_subject)))
-            return hr_js_error(err, HR_JS_CONSUMER_INVALID_DELIVER_SUBJECT);
-        if (!hr_subject_valid_literal(c->deliver_subject, strlen(c->deliver_subject)))
-            return hr_js_error(err, HR_JS_CONSUMER_DELIVER_WILDCARDS);
-        if (c->max_waiting > 0)
-            return hr_js_error(err, HR_JS_CONSUMER_PUSH_MAX_WAITING);
-    } else {
-        free(c->deliver_subject);
-        c->deliver_subject = NULL;
-        if (c->flow_control)
-            return hr_js_error(err, HR_JS_CONSUMER_FC_REQUIRES_PUSH);
-        if (c->idle_heartbeat_ns)
-            return hr_js_error(err, HR_JS_CONSUMER_HB_REQUIRES_PUSH);
-        if (c->max_waiting == 0)
-            c->max_waiting = 512;
-        if (c->max_waiting < 0)
-            return hr_js_error(err, HR_JS_CONSUMER_MAX_WAITING_NEGATIVE);
+    static const char *const dp_names[] = {"all", "last", "new", "by start sequence", "by start time",
+                                           "last per subject"};
+    const char *dp = dp_names[c->deliver_policy];
+    switch (c->deliver_policy) {
+    case HERALD_DELIVER_BY_START_SEQUENCE:
+        if (c->opt_start_seq == 0)
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is deliver by start sequence, but optional start sequence is not set");
+        if (c->opt_start_time_ns)
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is deliver by start sequence, but optional start time is also set");
+        break;
+    case HERALD_DELIVER_BY_START_TIME:
+        if (c->opt_start_time_ns == 0)
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is deliver by start time, but optional start time is not set");
+        if (c->opt_start_seq)
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is deliver by start time, but optional start sequence is also set");
+        break;
+    default:
+        if (c->opt_start_seq)
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY_START, dp, "sequence");
+        if (c->opt_start_time_ns)
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY_START, dp, "time");
+        if (c->deliver_policy == HERALD_DELIVER_LAST_PER_SUBJECT && !c->filter_subject)
+            return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is deliver last per subject, but optional filter subject is not set");
+        break;
     }
+    if (c->sample_freq && !valid_sample_freq(c->sample_freq))
+        return hr_js_error(err, HR_JS_CONSUMER_INVALID_SAMPLING, c->sample_freq);
     if (c->flow_control && c->idle_heartbeat_ns <= 0)
         return hr_js_error(err, HR_JS_CONSUMER_FC_NEEDS_HB);
-    if (c->idle_heartbeat_ns && c->idle_heartbeat_ns < 100000000LL)
-        return hr_js_error(err, HR_JS_CONSUMER_SMALL_HB);
+    /* Herald's own checks. */
     if (c->ack_wait_ns < 0)
         return hr_js_error(err, HR_JS_CONSUMER_ACK_WAIT_NEGATIVE);
-    if (c->ack_wait_ns == 0)
-        c->ack_wait_ns = c->nbackoff ? c->backoff_ns[0] : DEFAULT_ACK_WAIT_NS;
-    for (size_t i = 0; i < c->nbackoff; i++)
-        if (c->backoff_ns[i] <= 0)
-            return hr_js_error(err, HR_JS_CONSUMER_BACKOFF_NEGATIVE);
-    if (c->max_deliver == 0)
-        c->max_deliver = -1;
-    if (c->nbackoff && c->max_deliver != -1 && c->max_deliver <= (int64_t)c->nbackoff)
-        return hr_js_error(err, HR_JS_CONSUMER_MAX_DELIVER_BACKOFF);
-    if (c->ack_policy == HERALD_ACK_NONE) {
-        if (c->max_ack_pending > 0)
-            return hr_js_error(err, HR_JS_CONSUMER_MAX_PENDING_ACK_POLICY);
-        c->max_ack_pending = -1;
-    } else if (c->max_ack_pending == -2 || c->max_ack_pending == 0) {
-        c->max_ack_pending = 1000;
-    }
+    if (c->ack_policy == HERALD_ACK_NONE && c->max_ack_pending < 0)
+        c->max_ack_pending = 0;
     if (c->max_ack_pending < -1)
         c->max_ack_pending = -1;
-    if (c->deliver_policy == HERALD_DELIVER_BY_START_SEQUENCE && c->opt_start_seq == 0)
-        return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is deliver by start sequence, but optional start sequence is not set");
-    if (c->deliver_policy != HERALD_DELIVER_BY_START_SEQUENCE && c->opt_start_seq)
-        return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is not deliver by start sequence, but optional start sequence is set");
-    if (c->deliver_policy == HERALD_DELIVER_BY_START_TIME && c->opt_start_time_ns == 0)
-        return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is deliver by start time, but optional start time is not set");
-    if (c->deliver_policy != HERALD_DELIVER_BY_START_TIME && c->opt_start_time_ns)
-        return hr_js_error(err, HR_JS_CONSUMER_INVALID_POLICY, "consumer delivery policy is not deliver by start time, but optional start time is set");
     if (c->ordering_key && check_ordering_key(c->ordering_key))
         return hr_js_error(err, HR_JS_CONSUMER_CREATE, "ordering_key must be \"header:<Name>\" or \"token:<n>\"");
     if (c->dead_letter_subject &&
@@ -219,31 +275,62 @@ static int config_check(struct herald_stream *s, struct herald_consumer_config *
         (!c->filter_subject || hr_subject_matches(c->filter_subject, strlen(c->filter_subject),
                                                   c->dead_letter_subject, strlen(c->dead_letter_subject))))
         return hr_js_error(err, HR_JS_CONSUMER_CREATE, "dead_letter_subject would be delivered to the consumer itself");
-    if (c->replicas < 0)
-        return hr_js_error(err, HR_JS_REPLICAS_NEGATIVE);
-    if (c->replicas > 1)
-        return hr_js_error(err, HR_JS_STREAM_REPLICAS);
-    if (!c->durable && c->inactive_threshold_ns == 0)
-        c->inactive_threshold_ns = DEFAULT_INACTIVE_NS;
-    /* Retention rules, as nats-server applies them. */
-    if (s->cfg.retention == HERALD_RETENTION_WORKQUEUE) {
-        if (c->ack_policy != HERALD_ACK_EXPLICIT)
-            return hr_js_error(err, HR_JS_CONSUMER_WQ_EXPLICIT_ACK);
-        if (c->deliver_policy != HERALD_DELIVER_ALL)
-            return hr_js_error(err, HR_JS_CONSUMER_WQ_DELIVER_ALL);
-        for (size_t i = 0; i < s->nconsumers; i++) {
-            const struct hr_consumer *o = s->consumers[i];
-            if (c->name && strcmp(o->cfg.name, c->name) == 0)
-                continue;
-            const char *f1 = o->cfg.filter_subject, *f2 = c->filter_subject;
-            if (!f1 || !*f1 || !f2 || !*f2)
-                return hr_js_error(err, (!f1 || !*f1) && (!f2 || !*f2) ? HR_JS_CONSUMER_WQ_MULTIPLE_UNFILTERED
-                                                                       : HR_JS_CONSUMER_WQ_NOT_UNIQUE);
-            if (hr_subject_overlaps(f1, strlen(f1), f2, strlen(f2)))
-                return hr_js_error(err, HR_JS_CONSUMER_WQ_NOT_UNIQUE);
-        }
-    }
     return 0;
+}
+
+/* What a new consumer must also satisfy (nats-server checks these after the update case):
+ * the stream's consumer limit and the workqueue rules. */
+static int create_check(struct herald_stream *s, const struct herald_consumer_config *c,
+                        struct herald_error *err)
+{
+    if (s->nconsumers >= MAX_CONSUMERS_PER_STREAM ||
+        (s->cfg.max_consumers > 0 && s->nconsumers >= (size_t)s->cfg.max_consumers))
+        return hr_js_error(err, HR_JS_MAX_CONSUMERS);
+    if (s->cfg.retention != HERALD_RETENTION_WORKQUEUE)
+        return 0;
+    if (c->ack_policy != HERALD_ACK_EXPLICIT)
+        return hr_js_error(err, HR_JS_CONSUMER_WQ_EXPLICIT_ACK);
+    const char *f2 = c->filter_subject;
+    for (size_t i = 0; i < s->nconsumers; i++) {
+        const char *f1 = s->consumers[i]->cfg.filter_subject;
+        if (!f2)
+            return hr_js_error(err, HR_JS_CONSUMER_WQ_MULTIPLE_UNFILTERED);
+        if (!f1 || hr_subject_overlaps(f1, strlen(f1), f2, strlen(f2)))
+            return hr_js_error(err, HR_JS_CONSUMER_WQ_NOT_UNIQUE);
+    }
+    if (c->deliver_policy != HERALD_DELIVER_ALL)
+        return hr_js_error(err, HR_JS_CONSUMER_WQ_DELIVER_ALL);
+    return 0;
+}
+
+/* nats-server 2.9.10's checkNewConsumerConfig: which differences an existing consumer
+ * refuses (500/10012 "<field> can not be updated"); NULL when the update is allowed. */
+static const char *update_refusal(const struct herald_consumer_config *a, const struct herald_consumer_config *b)
+{
+    if (a->deliver_policy != b->deliver_policy)
+        return "deliver policy can not be updated";
+    if (a->opt_start_seq != b->opt_start_seq)
+        return "start sequence can not be updated";
+    if (a->opt_start_time_ns != b->opt_start_time_ns)
+        return "start time can not be updated";
+    if (a->ack_policy != b->ack_policy)
+        return "ack policy can not be updated";
+    if (a->replay_policy != b->replay_policy)
+        return "replay policy can not be updated";
+    if (a->idle_heartbeat_ns != b->idle_heartbeat_ns)
+        return "heart beats can not be updated";
+    if (a->flow_control != b->flow_control)
+        return "flow control can not be updated";
+    if (a->max_waiting != b->max_waiting)
+        return "max waiting can not be updated";
+    if ((a->deliver_subject == NULL) != (b->deliver_subject == NULL))
+        return a->deliver_subject ? "can not update push consumer to pull based"
+                                  : "can not update pull consumer to push based";
+    /* Herald: the key of an in-flight message must not change under U3. */
+    if ((a->ordering_key == NULL) != (b->ordering_key == NULL) ||
+        (a->ordering_key && strcmp(a->ordering_key, b->ordering_key) != 0))
+        return "ordering key can not be updated";
+    return NULL;
 }
 
 /* ---- registry ----------------------------------------------------------------------- */
@@ -276,6 +363,15 @@ struct hr_consumer *hr_consumer_lookup(struct herald_stream *s, const char *name
 
 static int registry_insert(struct herald_stream *s, struct hr_consumer *c)
 {
+    struct herald_engine *e = s->e;
+    if (c->cfg.deliver_subject && e->npush == e->push_cap) { /* woken by interest changes */
+        size_t cap = e->push_cap ? e->push_cap * 2 : 8;
+        struct hr_consumer **p = realloc(e->push, cap * sizeof *p);
+        if (!p)
+            return HERALD_ENOMEM;
+        e->push = p;
+        e->push_cap = cap;
+    }
     bool found;
     size_t i = find_index(s, c->cfg.name, &found);
     if (s->nconsumers == s->consumers_cap) {
@@ -289,11 +385,19 @@ static int registry_insert(struct herald_stream *s, struct hr_consumer *c)
     memmove(&s->consumers[i + 1], &s->consumers[i], (s->nconsumers - i) * sizeof *s->consumers);
     s->consumers[i] = c;
     s->nconsumers++;
+    if (c->cfg.deliver_subject)
+        e->push[e->npush++] = c;
     return 0;
 }
 
 static void registry_remove(struct herald_stream *s, struct hr_consumer *c)
 {
+    struct herald_engine *e = s->e;
+    for (size_t k = 0; k < e->npush; k++)
+        if (e->push[k] == c) {
+            e->push[k] = e->push[--e->npush];
+            break;
+        }
     bool found;
     size_t i = find_index(s, c->cfg.name, &found);
     if (found) {
@@ -485,8 +589,6 @@ static int replay_record(void *arg, const char *rec, size_t len)
                     c->delivered_sseq = sseq;
                 if (sseq >= c->sseq_next)
                     c->sseq_next = sseq + 1;
-                if (dc > 1)
-                    c->num_redelivered++;
             }
         }
         break;
@@ -631,7 +733,8 @@ static void set_start(struct hr_consumer *c)
         c->sseq_next = st.last_seq + 1;
         break;
     case HERALD_DELIVER_BY_START_SEQUENCE:
-        c->sseq_next = c->cfg.opt_start_seq;
+        /* beyond the end: clamped to what comes next (delivered.stream_seq = last) */
+        c->sseq_next = c->cfg.opt_start_seq > st.last_seq + 1 ? st.last_seq + 1 : c->cfg.opt_start_seq;
         break;
     case HERALD_DELIVER_BY_START_TIME: {
         uint64_t seq = ops(c)->seq_for_time(c->stream->st, c->cfg.opt_start_time_ns);
@@ -642,7 +745,7 @@ static void set_start(struct hr_consumer *c)
     if (c->sseq_next == 0)
         c->sseq_next = 1;
     c->floor_sseq = (c->nheld ? c->held[0].sseq : c->sseq_next) - 1;
-    c->delivered_sseq = c->floor_sseq;
+    c->delivered_sseq = c->shown_floor_sseq = c->floor_sseq;
 }
 
 static uint64_t count_pending(struct hr_consumer *c)
@@ -680,10 +783,13 @@ static int consumer_new(struct herald_stream *s, struct herald_consumer_config *
 static void resume(struct hr_consumer *c)
 {
     int64_t now = hr_now_ns();
+    c->num_redelivered = 0;
     for (size_t i = 0; i < c->pending_seqs.len; i++) {
         struct hr_pending *p = hr_map_get(&c->pending, (const char *)&c->pending_seqs.v[i], 8);
         if (!p)
             continue;
+        if (p->dc > 1)
+            c->num_redelivered++;
         p->deadline_ns = now + c->cfg.ack_wait_ns;
         hr_consumer_heap_push(c, p);
         if (c->cfg.ordering_key) {
@@ -706,6 +812,8 @@ static void resume(struct hr_consumer *c)
         c->sseq_next = c->floor_sseq + 1;
     if (c->pending_seqs.len)
         hr_consumer_schedule(c, now + c->cfg.ack_wait_ns);
+    c->shown_floor_sseq = c->floor_sseq;
+    c->shown_floor_dseq = c->floor_dseq;
 }
 
 void hr_consumer_advance_floor(struct hr_consumer *c)
@@ -729,14 +837,69 @@ void hr_consumer_advance_floor(struct hr_consumer *c)
     c->floor_dseq = min_pending_dseq - 1;
 }
 
-int hr_consumer_create(struct herald_stream *s, struct herald_consumer_config *in, int action,
+void hr_consumer_random_id(char *out, size_t n)
+{
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[64];
+    if (n > sizeof rnd)
+        n = sizeof rnd;
+    if (getrandom(rnd, n, 0) != (ssize_t)n)
+        for (size_t i = 0; i < n; i++)
+            rnd[i] = (unsigned char)(rand() ^ (int)uv_hrtime());
+    for (size_t i = 0; i < n; i++)
+        out[i] = alphabet[rnd[i] % 62];
+    out[n] = '\0';
+}
+
+static void action_advisory(struct hr_consumer *c, const char *kind, const char *action)
+{
+    hr_consumer_advisory(c, kind, "io.nats.jetstream.advisory.v1.consumer_action",
+                         json_pack("{s:s}", "action", action));
+}
+
+/* Applies an allowed update (`in` taken over) to `c`. */
+static void consumer_update(struct hr_consumer *c, struct herald_consumer_config *in)
+{
+    struct herald_consumer_config old = c->cfg;
+    bool refilter = (old.filter_subject == NULL) != (in->filter_subject == NULL) ||
+                    (old.filter_subject && strcmp(old.filter_subject, in->filter_subject) != 0);
+    bool redeliver = old.deliver_subject && strcmp(old.deliver_subject, in->deliver_subject) != 0;
+    c->cfg = *in;
+    memset(in, 0, sizeof *in);
+    herald_consumer_config_cleanup(&old);
+    if (refilter) {
+        /* What the cursor has not passed yet, under the new filter (a restart's re-walk
+         * counts only what lies beyond the last delivery). */
+        uint64_t from = c->sseq_next > c->rewalk_until ? c->sseq_next : c->rewalk_until + 1;
+        const char *f = c->cfg.filter_subject;
+        c->num_pending = ops(c)->count_from(c->stream->st, from, f, f ? strlen(f) : 0);
+    }
+    if (redeliver) { /* a new deliver subject starts without flow-control debt */
+        c->fc_pending_bytes = c->fc_size = 0;
+        c->fc_stalled = false;
+        c->fc_reply[0] = '\0';
+    }
+    write_snapshot(c);
+    hr_consumer_mark_dirty(c);
+}
+
+void hr_consumer_ack_floor_moved(struct hr_consumer *c)
+{
+    hr_consumer_advance_floor(c);
+    c->shown_floor_sseq = c->floor_sseq;
+    c->shown_floor_dseq = c->floor_dseq;
+}
+
+/* Creates a consumer, or updates the existing one of that name: nats-server 2.9.10 has no
+ * create-only mode (docs/consumers-wire.md §1.1). */
+int hr_consumer_create(struct herald_stream *s, struct herald_consumer_config *in,
                        struct herald_error *err, struct hr_consumer **out)
 {
-    struct herald_engine *e = s->e;
     if (!in->name) {
-        char name[32];
-        snprintf(name, sizeof name, "H%015" PRIx64 "%06" PRIx64, (uint64_t)hr_now_ns(),
-                 ++e->consumer_seq_gen & 0xffffff);
+        char name[9];
+        do
+            hr_consumer_random_id(name, 8);
+        while (hr_consumer_lookup(s, name));
         in->name = strdup(name);
         if (!in->name)
             return hr_js_error(err, HR_JS_CONSUMER_CREATE, "out of memory");
@@ -750,29 +913,20 @@ int hr_consumer_create(struct herald_stream *s, struct herald_consumer_config *i
         bool same = a && b && json_equal(a, b);
         json_decref(a);
         json_decref(b);
-        if (action == 1 && !same) /* "create" */
-            return hr_js_error(err, HR_JS_CONSUMER_EXISTS);
         if (!same) {
-            /* Update: only what nats-server lets change, everything else must match. */
-            if (existing->cfg.deliver_policy != in->deliver_policy ||
-                existing->cfg.ack_policy != in->ack_policy ||
-                (existing->cfg.deliver_subject == NULL) != (in->deliver_subject == NULL))
-                return hr_js_error(err, HR_JS_CONSUMER_CREATE, "consumer already exists with a different configuration");
-            struct herald_consumer_config old = existing->cfg;
-            existing->cfg = *in;
-            memset(in, 0, sizeof *in);
-            herald_consumer_config_cleanup(&old);
-            write_snapshot(existing);
-            hr_consumer_mark_dirty(existing);
+            const char *why = update_refusal(&existing->cfg, in);
+            if (why)
+                return hr_js_error(err, HR_JS_CONSUMER_CREATE, why);
+            if (existing->cfg.deliver_subject && strcmp(existing->cfg.deliver_subject, in->deliver_subject) != 0 &&
+                hr_consumer_has_interest(existing))
+                return hr_js_error(err, HR_JS_CONSUMER_NAME_EXIST);
+            consumer_update(existing, in);
         }
         *out = existing;
         return 0;
     }
-    if (action == 2) /* "update" */
-        return hr_js_error(err, HR_JS_CONSUMER_NOT_FOUND);
-    if (s->nconsumers >= MAX_CONSUMERS_PER_STREAM ||
-        (s->cfg.max_consumers > 0 && s->nconsumers >= (size_t)s->cfg.max_consumers))
-        return hr_js_error(err, HR_JS_MAX_CONSUMERS);
+    if ((rc = create_check(s, in, err)) != 0)
+        return rc;
     struct hr_consumer *c;
     if ((rc = consumer_new(s, in, hr_now_ns(), &c)) != 0)
         return hr_js_error(err, HR_JS_CONSUMER_CREATE, "out of memory");
@@ -791,6 +945,7 @@ int hr_consumer_create(struct herald_stream *s, struct herald_consumer_config *i
         return hr_js_error(err, HR_JS_CONSUMER_STORE_FAILED, herald_strerror(rc));
     }
     hr_info("consumer %s > %s created", s->cfg.name, c->cfg.name);
+    action_advisory(c, "CREATED", "create");
     hr_consumer_mark_dirty(c);
     *out = c;
     return 0;
@@ -802,15 +957,20 @@ int hr_consumer_delete(struct hr_consumer *c)
     hr_consumer_drop_waiting(c, 409, "Consumer Deleted");
     int rc = c->log ? ops(c)->consumer_remove(c->log) : 0;
     c->log = NULL;
+    action_advisory(c, "DELETED", "delete");
+    hr_consumer_release_interest(c);
     consumer_destroy(c);
     return rc;
 }
 
-/* Closes every consumer of `s` without deleting their state (shutdown, stream delete). */
+/* Closes every consumer of `s`: at shutdown keeping their state, at a stream delete
+ * (`remove`) removing it, after answering waiting pull requests `409 Consumer Deleted`. */
 void hr_consumers_close(struct herald_stream *s, bool remove)
 {
     while (s->nconsumers) {
         struct hr_consumer *c = s->consumers[s->nconsumers - 1];
+        if (remove)
+            hr_consumer_drop_waiting(c, 409, "Consumer Deleted");
         if (c->log) {
             if (remove)
                 ops(c)->consumer_remove(c->log);
@@ -859,7 +1019,7 @@ static int restore_one(void *arg, const char *name)
     struct herald_error err;
     struct herald_consumer_config parsed;
     herald_consumer_config_init(&parsed);
-    if (rc || !jcfg || hr_consumer_config_parse(jcfg, &parsed, &err) || config_check(s, &parsed, &err)) {
+    if (rc || !jcfg || hr_consumer_config_parse(jcfg, &parsed, &err)) {
         hr_error("consumer %s > %s: unreadable state log; set aside", s->cfg.name, name);
         herald_consumer_config_cleanup(&parsed);
         json_decref(first);
@@ -868,6 +1028,11 @@ static int restore_one(void *arg, const char *name)
         consumer_free(c);
         return 0;
     }
+    /* Defaults as on create; a config that an older Herald accepted but today's checks
+     * refuse is kept (refusing it would strand the consumer's state). */
+    if (config_check(s, &parsed, &err))
+        hr_warn("consumer %s > %s: its config would be refused today (%s); kept", s->cfg.name, name,
+                err.description);
     herald_consumer_config_cleanup(&c->cfg);
     c->cfg = parsed;
     c->created_ns = (int64_t)json_integer_value(json_object_get(first, "created_ns"));

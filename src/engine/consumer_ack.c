@@ -4,15 +4,21 @@
  * ack/nak/in-progress/term/next, settling a message that ran out of deliveries or was
  * terminated (advisory + dead letter), and interest/workqueue retention.
  *
- *   payload            effect
- *   "" | +ACK          acknowledged (ack policy all: everything pending up to it)
- *   -NAK [{"delay":n}] redelivered now, or after the delay (ns)
- *   +WPI               the ack_wait clock restarts
- *   +NXT [request]     acknowledged, and the reply subject becomes a pull request
- *   +TERM [reason]     settled without delivery: MSG_TERMINATED advisory, dead letter
+ *   payload                 effect (exact matches, as nats-server 2.9.10)
+ *   "" | +ACK | +OK         acknowledged (ack policy all: everything pending up to it)
+ *   -NAK [{"delay":n}|dur]  redelivered now, or after the delay (ns, or a Go duration such
+ *                           as 500ms); an unreadable delay is a plain NAK. MSG_NAKED advisory
+ *   +WPI                    the ack_wait clock restarts
+ *   +NXT [request]          acknowledged, and the reply subject becomes a pull request
+ *   +TERM                   settled without delivery: MSG_TERMINATED advisory, dead letter
+ *   +TERM <reason>          not a TERM for 2.9.10 (ignored); a TERM with the reason in the
+ *                           advisory for consumers with a dead_letter_subject (Herald's)
+ *   anything else           ignored
  *
  * An ack sent as a request (with a reply subject) is confirmed with an empty message once
- * the consumer's state log is durable (U4, E2).
+ * the consumer's state log is durable (U4, E2), whatever the payload (+NXT excepted: its
+ * reply subject gets the messages). An ack for an unknown consumer, or to a subject of
+ * another shape, is declined (E4): a requester gets the no-responders status.
  *
  * Dead letters without loss or duplicates (the consumer's log and the dead-letter stream
  * are different files): a 'Q' record — the message's sequence, the dead-letter stream's
@@ -70,16 +76,36 @@ void hr_consumer_apply_retention(struct hr_consumer *c, uint64_t sseq)
     ops(c)->remove(s->st, sseq);
 }
 
+void hr_consumer_release_interest(struct hr_consumer *gone)
+{
+    struct herald_stream *s = gone->stream;
+    if (s->cfg.retention != HERALD_RETENTION_INTEREST)
+        return;
+    const char *f = gone->cfg.filter_subject ? gone->cfg.filter_subject : ">";
+    struct herald_stored_msg m;
+    for (uint64_t seq = gone->floor_sseq + 1;
+         herald_stream_msg_get(s, seq, f, strlen(f), false, &m, NULL) == 0; seq = m.seq + 1) {
+        bool needed = false;
+        for (size_t i = 0; i < s->nconsumers && !needed; i++) {
+            const struct hr_consumer *o = s->consumers[i];
+            needed = o != gone && hr_consumer_filter_matches(o, m.subject, m.subject_len) &&
+                     !consumer_done_with(o, m.seq);
+        }
+        herald_stored_msg_free(&m);
+        if (!needed)
+            ops(gone)->remove(s->st, m.seq);
+    }
+}
+
 /* ---- advisories ------------------------------------------------------------------------- */
 
-static void advisory(struct hr_consumer *c, const char *kind, const char *type, json_t *extra)
+void hr_consumer_advisory(struct hr_consumer *c, const char *kind, const char *type, json_t *extra)
 {
-    char subject[HERALD_NAME_MAX * 2 + 96], ts[64], id[40];
+    char subject[HERALD_NAME_MAX * 2 + 96], ts[64], id[23];
     int n = snprintf(subject, sizeof subject, "$JS.EVENT.ADVISORY.CONSUMER.%s.%s.%s", kind,
                      c->stream->cfg.name, c->cfg.name);
-    int64_t now = hr_now_ns();
-    hr_format_time(ts, sizeof ts, now);
-    snprintf(id, sizeof id, "%016" PRIx64 "%08" PRIx64, (uint64_t)now, c->dseq);
+    hr_format_time(ts, sizeof ts, hr_now_ns());
+    hr_consumer_random_id(id, 22); /* a NUID's length and alphabet */
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", type, "id", id, "timestamp", ts,
                           "stream", c->stream->cfg.name, "consumer", c->cfg.name);
     if (o && extra)
@@ -148,14 +174,18 @@ void hr_consumer_settle(struct hr_consumer *c, struct hr_pending *p, const char 
     uint64_t sseq = p->sseq, dseq = p->dseq;
     uint32_t dc = p->dc;
     bool max_deliveries = strcmp(reason, "max_deliveries") == 0;
-    if (max_deliveries)
-        advisory(c, "MAX_DELIVERIES", "io.nats.jetstream.advisory.v1.max_deliver",
-                 json_pack("{s:I, s:I}", "stream_seq", (json_int_t)sseq, "deliveries", (json_int_t)dc));
-    else
-        advisory(c, "MSG_TERMINATED", "io.nats.jetstream.advisory.v1.terminated",
-                 json_pack("{s:I, s:I, s:I, s:s}", "consumer_seq", (json_int_t)dseq, "stream_seq",
-                           (json_int_t)sseq, "deliveries", (json_int_t)dc, "reason",
-                           term_reason ? term_reason : ""));
+    if (max_deliveries) {
+        hr_consumer_advisory(c, "MAX_DELIVERIES", "io.nats.jetstream.advisory.v1.max_deliver",
+                             json_pack("{s:I, s:I}", "stream_seq", (json_int_t)sseq, "deliveries",
+                                       (json_int_t)dc));
+    } else {
+        /* 2.9.10's advisory has no reason; Herald adds one only for "+TERM <reason>" */
+        json_t *x = json_pack("{s:I, s:I, s:I}", "consumer_seq", (json_int_t)dseq, "stream_seq",
+                              (json_int_t)sseq, "deliveries", (json_int_t)dc);
+        if (x && term_reason && *term_reason)
+            json_object_set_new(x, "reason", json_string(term_reason));
+        hr_consumer_advisory(c, "MSG_TERMINATED", "io.nats.jetstream.advisory.v1.terminated", x);
+    }
     char rec[18 + HERALD_NAME_MAX + 1];
     size_t rl = 9;
     memcpy(rec + 1, &sseq, 8);
@@ -184,8 +214,14 @@ void hr_consumer_settle(struct hr_consumer *c, struct hr_pending *p, const char 
     if (sseq > c->floor_sseq)
         hr_u64set_add(&c->acked, sseq);
     hr_consumer_pending_free(c, p);
-    hr_consumer_advance_floor(c);
-    hr_consumer_apply_retention(c, sseq);
+    if (max_deliveries && !c->cfg.dead_letter_subject) {
+        /* dropped, not acknowledged (nats-server 2.9.10): the shown floor stays, and a
+         * workqueue or interest stream keeps the message for now */
+        hr_consumer_advance_floor(c);
+    } else {
+        hr_consumer_ack_floor_moved(c);
+        hr_consumer_apply_retention(c, sseq);
+    }
     hr_consumer_mark_dirty(c);
 }
 
@@ -202,7 +238,99 @@ static void ack_seq(struct hr_consumer *c, uint64_t sseq)
     hr_consumer_apply_retention(c, sseq);
 }
 
-static void handle_ack(struct hr_consumer *c, uint64_t sseq, const struct herald_msg *msg)
+static bool is(const char *d, size_t n, const char *word)
+{
+    return n == strlen(word) && memcmp(d, word, n) == 0;
+}
+
+static bool starts(const char *d, size_t n, const char *word)
+{
+    return n >= strlen(word) && memcmp(d, word, strlen(word)) == 0;
+}
+
+/* Go's time.ParseDuration for what a "-NAK <duration>" carries ("500ms", "1.5s", "1m30s",
+ * "250us"); false when it is not one. */
+static bool parse_go_duration(const char *s, size_t n, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        double ns;
+    } units[] = {{"ns", 1}, {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3}, {"ms", 1e6},
+                 {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    const char *p = s, *end = s + n;
+    double total = 0;
+    bool neg = false;
+    if (p < end && (*p == '-' || *p == '+'))
+        neg = *p++ == '-';
+    if (p == end)
+        return false;
+    if (end - p == 1 && *p == '0') {
+        *out = 0;
+        return true;
+    }
+    while (p < end) {
+        const char *num = p;
+        while (p < end && ((*p >= '0' && *p <= '9') || *p == '.'))
+            p++;
+        if (p == num)
+            return false;
+        char buf[40];
+        if ((size_t)(p - num) >= sizeof buf)
+            return false;
+        memcpy(buf, num, (size_t)(p - num));
+        buf[p - num] = '\0';
+        char *e;
+        double v = strtod(buf, &e);
+        if (*e)
+            return false;
+        size_t best = 0, best_len = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            size_t ul = strlen(units[i].unit);
+            if ((size_t)(end - p) >= ul && memcmp(p, units[i].unit, ul) == 0 && ul > best_len) {
+                best = i;
+                best_len = ul;
+            }
+        }
+        if (!best_len)
+            return false;
+        p += best_len;
+        total += v * units[best].ns;
+    }
+    if (total > 9.2e18)
+        return false;
+    *out = (int64_t)(neg ? -total : total);
+    return true;
+}
+
+/* The delay of "-NAK <arg>": a JSON {"delay":ns} or a Go duration; -1 when there is none
+ * or it cannot be read (then it is a plain NAK, as nats-server does). */
+static int64_t nak_delay(const char *d, size_t n)
+{
+    const char *a = d + 4;
+    size_t al = n - 4;
+    while (al && (*a == ' ' || *a == '\t' || *a == '\r' || *a == '\n'))
+        a++, al--;
+    while (al && (a[al - 1] == ' ' || a[al - 1] == '\t' || a[al - 1] == '\r' || a[al - 1] == '\n'))
+        al--;
+    if (!al)
+        return -1;
+    int64_t delay = -1;
+    if (*a == '{') {
+        json_error_t jerr;
+        json_t *o = json_loadb(a, al, 0, &jerr);
+        json_t *v = json_object_get(o, "delay");
+        if (json_is_object(o) && (!v || json_is_integer(v)))
+            delay = v ? (int64_t)json_integer_value(v) : 0;
+        json_decref(o);
+    } else if (!parse_go_duration(a, al, &delay)) {
+        delay = -1;
+    }
+    return delay;
+}
+
+/* Exact payloads only, as nats-server 2.9.10 matches them (docs/consumers-wire.md §3). */
+static void handle_ack(struct hr_consumer *c, uint64_t sseq, uint64_t dseq, uint32_t dc,
+                       const struct herald_msg *msg)
 {
     const char *d = msg->data;
     size_t n = msg->data_len;
@@ -211,62 +339,69 @@ static void handle_ack(struct hr_consumer *c, uint64_t sseq, const struct herald
     char rec[9];
     memcpy(rec + 1, &sseq, 8);
     c->last_active_ns = now;
-    if (n == 0 || (n >= 4 && memcmp(d, "+ACK", 4) == 0) || (n >= 4 && memcmp(d, "+NXT", 4) == 0)) {
+    bool next = starts(d, n, "+NXT");
+    if (n == 0 || is(d, n, "+ACK") || is(d, n, "+OK") || next) {
+        bool acked = false;
         if (c->cfg.ack_policy == HERALD_ACK_ALL) {
-            rec[0] = 'L';
-            hr_consumer_log_write(c, rec, sizeof rec);
+            if (c->pending_seqs.len && c->pending_seqs.v[0] <= sseq) {
+                rec[0] = 'L';
+                hr_consumer_log_write(c, rec, sizeof rec);
+                acked = true;
+            }
             while (c->pending_seqs.len && c->pending_seqs.v[0] <= sseq)
                 ack_seq(c, c->pending_seqs.v[0]);
         } else if (p) {
             rec[0] = 'A';
             hr_consumer_log_write(c, rec, sizeof rec);
             ack_seq(c, sseq);
+            acked = true;
         }
-        hr_consumer_advance_floor(c);
+        if (acked)
+            c->last_ack_ns = now;
+        hr_consumer_ack_floor_moved(c);
         hr_consumer_mark_dirty(c);
-        if (n >= 4 && memcmp(d, "+NXT", 4) == 0) {
-            const char *body = d + 4;
-            size_t bl = n - 4;
-            while (bl && *body == ' ')
-                body++, bl--;
-            hr_consumer_pull_request(c, msg->reply, msg->reply_len, body, bl);
-            return; /* the reply subject is the request's, not a confirmation */
+        if (next) {
+            /* the reply subject is the request's, not a confirmation */
+            hr_consumer_pull_request(c, msg->reply, msg->reply_len, d + 4, n - 4);
+            return;
         }
-    } else if (n >= 4 && memcmp(d, "-NAK", 4) == 0) {
+    } else if (starts(d, n, "-NAK")) {
         if (p) {
-            int64_t delay = 0;
-            if (n > 4) {
-                json_error_t jerr;
-                json_t *o = json_loadb(d + 4, n - 4, JSON_DISABLE_EOF_CHECK, &jerr);
-                delay = json_integer_value(json_object_get(o, "delay"));
-                json_decref(o);
-            }
+            int64_t delay = nak_delay(d, n);
+            hr_consumer_advisory(c, "MSG_NAKED", "io.nats.jetstream.advisory.v1.nak",
+                                 json_pack("{s:I, s:I, s:I}", "consumer_seq", (json_int_t)dseq,
+                                           "stream_seq", (json_int_t)sseq, "deliveries", (json_int_t)dc));
             p->deadline_ns = now + (delay > 0 ? delay : 0);
             hr_consumer_heap_push(c, p);
             hr_consumer_mark_dirty(c);
             if (delay > 0)
                 hr_consumer_schedule(c, p->deadline_ns);
         }
-    } else if (n >= 4 && memcmp(d, "+WPI", 4) == 0) {
+    } else if (is(d, n, "+WPI")) {
         if (p) {
             p->deadline_ns = now + c->cfg.ack_wait_ns;
             hr_consumer_heap_push(c, p);
+            hr_consumer_schedule(c, p->deadline_ns);
         }
-    } else if (n >= 5 && memcmp(d, "+TERM", 5) == 0) {
+    } else if (is(d, n, "+TERM") || (starts(d, n, "+TERM ") && c->cfg.dead_letter_subject)) {
+        /* "+TERM <reason>" is not a TERM for 2.9.10 (ignored: redelivered after ack_wait);
+         * Herald honours it only for consumers using its dead-letter extension. */
         if (p) {
             char reason[256] = "";
             if (n > 6)
                 snprintf(reason, sizeof reason, "%.*s", (int)(n - 6), d + 6);
+            c->last_ack_ns = now;
             hr_consumer_settle(c, p, "terminated", reason);
         }
-    } else {
-        return; /* unknown ack: ignored, as nats-server does */
     }
-    if (msg->reply_len) /* double ack: confirmed when the log is durable */
+    /* anything else is ignored, as nats-server does, and still answered */
+    if (msg->reply_len) /* double ack: confirmed (empty) when the log is durable */
         hr_engine_queue_reply(c->stream->e, msg->reply, msg->reply_len, NULL, 0);
 }
 
-/* "$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>" */
+/* "$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>". A subject of another
+ * shape, or for a consumer that does not exist, is declined (E4): the requester gets the
+ * no-responders status, as nats-server's per-consumer ack subscriptions give. */
 static void on_ack(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
 {
     struct herald_engine *e = ctx;
@@ -283,42 +418,46 @@ static void on_ack(void *ctx, struct herald_sub *sub, const struct herald_msg *m
             break;
         p = dot + 1;
     }
-    if (nt != 9)
-        return;
-    char stream[HERALD_NAME_MAX + 1], consumer[HERALD_NAME_MAX + 1], seq[24];
-    if (len[2] > HERALD_NAME_MAX || len[3] > HERALD_NAME_MAX || len[5] >= sizeof seq)
-        return;
-    memcpy(stream, tok[2], len[2]);
-    stream[len[2]] = '\0';
-    memcpy(consumer, tok[3], len[3]);
-    consumer[len[3]] = '\0';
-    memcpy(seq, tok[5], len[5]);
-    seq[len[5]] = '\0';
-    struct herald_stream *s = herald_stream_lookup(e, stream);
-    struct hr_consumer *c = s ? hr_consumer_lookup(s, consumer) : NULL;
+    struct hr_consumer *c = NULL;
+    uint64_t num[3] = {0, 0, 0}; /* dc, sseq, dseq */
+    if (nt == 9 && len[2] <= HERALD_NAME_MAX && len[3] <= HERALD_NAME_MAX) {
+        char stream[HERALD_NAME_MAX + 1], consumer[HERALD_NAME_MAX + 1];
+        memcpy(stream, tok[2], len[2]);
+        stream[len[2]] = '\0';
+        memcpy(consumer, tok[3], len[3]);
+        consumer[len[3]] = '\0';
+        for (int i = 0; i < 3; i++) {
+            char digits[24];
+            size_t l = len[4 + i] < sizeof digits ? len[4 + i] : sizeof digits - 1;
+            memcpy(digits, tok[4 + i], l);
+            digits[l] = '\0';
+            num[i] = strtoull(digits, NULL, 10);
+        }
+        struct herald_stream *s = herald_stream_lookup(e, stream);
+        c = s ? hr_consumer_lookup(s, consumer) : NULL;
+    }
     if (!c) {
-        if (msg->reply_len)
-            hr_engine_reply(e, msg->reply, msg->reply_len, NULL, 0, NULL, 0);
+        e->sub_declined = true;
         return;
     }
-    handle_ack(c, strtoull(seq, NULL, 10), msg);
+    handle_ack(c, num[1], num[2], (uint32_t)num[0], msg);
 }
 
-/* "$JS.FC.<stream>.<consumer>.<n>": the client caught up; deliveries resume. */
+/* "$JS.FC.<stream>.<consumer>.<id>": the client caught up with the FlowControl Request;
+ * what was delivered up to it no longer counts, and a stalled delivery resumes. */
 static void on_flow_control(void *ctx, struct herald_sub *sub, const struct herald_msg *msg)
 {
     struct herald_engine *e = ctx;
     (void)sub;
-    for (size_t i = 0; i < e->nstreams; i++) {
-        struct herald_stream *s = e->streams[i];
-        for (size_t k = 0; k < s->nconsumers; k++) {
-            struct hr_consumer *c = s->consumers[k];
-            if (c->fc_stalled && strlen(c->fc_reply) == msg->subject_len &&
-                memcmp(c->fc_reply, msg->subject, msg->subject_len) == 0) {
-                c->fc_stalled = false;
-                hr_consumer_mark_dirty(c);
-                return;
-            }
+    for (size_t i = 0; i < e->npush; i++) {
+        struct hr_consumer *c = e->push[i];
+        if (c->fc_reply[0] && strlen(c->fc_reply) == msg->subject_len &&
+            memcmp(c->fc_reply, msg->subject, msg->subject_len) == 0) {
+            c->fc_pending_bytes = c->fc_pending_bytes > c->fc_size ? c->fc_pending_bytes - c->fc_size : 0;
+            c->fc_size = 0;
+            c->fc_reply[0] = '\0';
+            hr_consumer_mark_dirty(c);
+            return;
         }
     }
 }

@@ -10,10 +10,14 @@
  *      restart re-walk finds acked or pending (U2); with an ordering key whose key is in
  *      flight it is held instead.
  *
- * Where it goes: a push consumer publishes to its deliver subject (when someone listens;
- * flow control and idle heartbeats as nats-server does); a pull consumer answers the
- * waiting requests round-robin, each until its batch, max_bytes or expiry, with the
- * status messages 404 No Messages, 408 Request Timeout, 409 … and 100 Idle Heartbeat.
+ * Where it goes: a push consumer publishes to its deliver subject while someone listens (a
+ * queue member of deliver_group when set, else a plain subscriber; subscriptions coming and
+ * going wake it), with flow control (a request past ~1 MiB, a stall past ~2 MiB) and idle
+ * heartbeats as nats-server 2.9.10 does; a pull consumer answers the waiting requests
+ * round-robin, each until its batch, max_bytes or expiry, with the status messages
+ * 404 No Messages, 408 Request Timeout, 409 …, 400 Bad Request and 100 Idle Heartbeat
+ * (docs/consumers-wire.md §2, §4). A request whose reply subject lost its subscriber is
+ * dropped silently.
  * A delivered message keeps its stream subject and carries the ack reply subject
  * `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`.
  */
@@ -30,8 +34,12 @@
 #include "engine/consumer_internal.h"
 
 #define MAX_HELD 100000
-#define FC_MSGS 256
-#define FC_BYTES (512 * 1024)
+/* Push flow control, as measured on nats-server 2.9.10: a FlowControl Request once more
+ * than FC_ASK_BYTES were delivered since the last answered one; delivery stalls while the
+ * unanswered bytes would pass FC_MAX_BYTES. A message costs subject + ack reply + headers
+ * + payload, the same measure as a pull request's max_bytes. */
+#define FC_ASK_BYTES (1024 * 1024)
+#define FC_MAX_BYTES (2 * 1024 * 1024)
 
 
 /* ---- the deadline heap ------------------------------------------------------------ */
@@ -115,6 +123,8 @@ void hr_consumer_pending_free(struct hr_consumer *c, struct hr_pending *p)
         hr_map_del(&c->keys, (const char *)&p->key, 8);
     hr_map_del(&c->pending, (const char *)&p->sseq, 8);
     hr_u64set_del(&c->pending_seqs, p->sseq);
+    if (p->dc > 1 && c->num_redelivered) /* it counted as redelivered while pending */
+        c->num_redelivered--;
     free(p);
 }
 
@@ -206,7 +216,7 @@ static void send_heartbeat(struct hr_consumer *c, const char *to, size_t to_len)
     hr_hdr_add(&h, "Nats-Last-Consumer", num, (size_t)n);
     n = snprintf(num, sizeof num, "%" PRIu64, c->delivered_sseq);
     hr_hdr_add(&h, "Nats-Last-Stream", num, (size_t)n);
-    if (c->fc_stalled)
+    if (c->fc_reply[0]) /* a FlowControl Request is unanswered */
         hr_hdr_add(&h, "Nats-Consumer-Stalled", c->fc_reply, strlen(c->fc_reply));
     hr_hdr_end(&h);
     if (h.data)
@@ -238,49 +248,124 @@ void hr_consumer_drop_waiting(struct hr_consumer *c, int status, const char *des
 
 /* ---- pull requests -------------------------------------------------------------------- */
 
+/* Go's time.Duration.String(): "1s", "1.5s", "500ms", "1m30s", "2h0m0s". */
+static void go_duration(char *out, size_t cap, int64_t d)
+{
+    uint64_t u = d < 0 ? (uint64_t)-d : (uint64_t)d;
+    const char *sign = d < 0 ? "-" : "";
+    if (u == 0) {
+        snprintf(out, cap, "0s");
+        return;
+    }
+    char frac[16] = "";
+    if (u < 1000000000ULL) {
+        uint64_t div = u < 1000 ? 1 : u < 1000000 ? 1000 : 1000000;
+        const char *unit = u < 1000 ? "ns" : u < 1000000 ? "\xc2\xb5s" : "ms"; /* µs */
+        uint64_t f = u % div;
+        int w = div == 1000 ? 3 : 6;
+        if (f) {
+            while (f % 10 == 0) {
+                f /= 10;
+                w--;
+            }
+            snprintf(frac, sizeof frac, ".%0*" PRIu64, w, f);
+        }
+        snprintf(out, cap, "%s%" PRIu64 "%s%s", sign, u / div, frac, unit);
+        return;
+    }
+    uint64_t h = u / 3600000000000ULL, m = u / 60000000000ULL % 60, sec = u / 1000000000ULL % 60;
+    uint64_t f = u % 1000000000ULL;
+    if (f) {
+        int w = 9;
+        while (f % 10 == 0) {
+            f /= 10;
+            w--;
+        }
+        snprintf(frac, sizeof frac, ".%0*" PRIu64, w, f);
+    }
+    if (h)
+        snprintf(out, cap, "%s%" PRIu64 "h%" PRIu64 "m%" PRIu64 "%ss", sign, h, m, sec, frac);
+    else if (m)
+        snprintf(out, cap, "%s%" PRIu64 "m%" PRIu64 "%ss", sign, m, sec, frac);
+    else
+        snprintf(out, cap, "%s%" PRIu64 "%ss", sign, sec, frac);
+}
+
+static bool json_int_of(json_t *o, const char *key, int64_t *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v))
+        return true;
+    if (!json_is_integer(v))
+        return false;
+    *out = (int64_t)json_integer_value(v);
+    return true;
+}
+
+/* A pull request, read as nats-server 2.9.10 reads it (docs/consumers-wire.md §2): an
+ * empty body is batch 1, a bare number the batch, a JSON object the full request; a batch
+ * of 0 or less waits as 1. Limits and malformed requests are answered with 409/400 at once;
+ * a reply subject nobody listens on is dropped. */
 void hr_consumer_pull_request(struct hr_consumer *c, const char *reply, size_t reply_len,
                               const char *body, size_t body_len)
 {
-    if (!reply_len)
+    if (!reply_len || !hr_engine_has_interest(c->stream->e, reply, reply_len))
         return;
+    if (c->cfg.deliver_subject) {
+        send_status(c, reply, reply_len, 409, "Consumer is push based", NULL);
+        return;
+    }
     int64_t batch = 1, expires = 0, max_bytes = 0, hb = 0;
     bool no_wait = false;
-    if (body_len) {
+    char desc[160];
+    while (body_len && (*body == ' ' || *body == '\t' || *body == '\r' || *body == '\n'))
+        body++, body_len--;
+    while (body_len && (body[body_len - 1] == ' ' || body[body_len - 1] == '\t' ||
+                        body[body_len - 1] == '\r' || body[body_len - 1] == '\n'))
+        body_len--;
+    if (body_len && body[0] == '{') {
         json_error_t jerr;
-        json_t *o = json_loadb(body, body_len, JSON_DECODE_ANY, &jerr);
-        if (json_is_integer(o)) {
-            batch = json_integer_value(o);
-        } else if (json_is_object(o)) {
-            json_t *v;
-            if ((v = json_object_get(o, "batch")))
-                batch = json_integer_value(v);
-            expires = json_integer_value(json_object_get(o, "expires"));
-            max_bytes = json_integer_value(json_object_get(o, "max_bytes"));
-            hb = json_integer_value(json_object_get(o, "idle_heartbeat"));
-            no_wait = json_is_true(json_object_get(o, "no_wait"));
-        } else {
-            json_decref(o);
-            send_status(c, reply, reply_len, 400, "Bad Request", NULL);
+        json_t *o = json_loadb(body, body_len, 0, &jerr);
+        json_t *nw = json_object_get(o, "no_wait");
+        bool parsed = o != NULL;
+        bool ok = json_is_object(o) && json_int_of(o, "batch", &batch) &&
+                  json_int_of(o, "expires", &expires) && json_int_of(o, "max_bytes", &max_bytes) &&
+                  json_int_of(o, "idle_heartbeat", &hb) && (!nw || json_is_null(nw) || json_is_boolean(nw));
+        no_wait = json_is_true(nw);
+        json_decref(o);
+        if (!ok) {
+            snprintf(desc, sizeof desc, "Bad Request - %.120s", parsed ? "invalid request" : jerr.text);
+            send_status(c, reply, reply_len, 400, desc, NULL);
             return;
         }
-        json_decref(o);
+        if (hb > 0 && hb * 2 > expires) {
+            send_status(c, reply, reply_len, 400, "Bad Request - heartbeat value too large", NULL);
+            return;
+        }
+    } else if (body_len) {
+        char num[32];
+        char *end;
+        if (body_len < sizeof num) {
+            memcpy(num, body, body_len);
+            num[body_len] = '\0';
+            long long n = strtoll(num, &end, 10);
+            if (*end == '\0' && end != num)
+                batch = n;
+        }
     }
-    if (batch <= 0) {
-        send_status(c, reply, reply_len, 400, "Bad Request", NULL);
-        return;
-    }
-    char desc[96];
     if (c->cfg.max_batch > 0 && batch > c->cfg.max_batch) {
         snprintf(desc, sizeof desc, "Exceeded MaxRequestBatch of %" PRId64, c->cfg.max_batch);
         send_status(c, reply, reply_len, 409, desc, NULL);
         return;
     }
     if (c->cfg.max_expires_ns > 0 && expires > c->cfg.max_expires_ns) {
-        snprintf(desc, sizeof desc, "Exceeded MaxRequestExpires of %" PRId64 "ms", c->cfg.max_expires_ns / 1000000);
+        char d[48];
+        go_duration(d, sizeof d, c->cfg.max_expires_ns);
+        snprintf(desc, sizeof desc, "Exceeded MaxRequestExpires of %s", d);
         send_status(c, reply, reply_len, 409, desc, NULL);
         return;
     }
-    if (c->cfg.max_bytes > 0 && max_bytes > c->cfg.max_bytes) {
+    if (max_bytes > 0 && c->cfg.max_bytes > 0 && max_bytes > c->cfg.max_bytes) {
         snprintf(desc, sizeof desc, "Exceeded MaxRequestMaxBytes of %" PRId64, c->cfg.max_bytes);
         send_status(c, reply, reply_len, 409, desc, NULL);
         return;
@@ -293,10 +378,11 @@ void hr_consumer_pull_request(struct hr_consumer *c, const char *reply, size_t r
     if (!r)
         return;
     int64_t now = hr_now_ns();
-    r->batch_left = batch;
+    r->batch_left = batch > 0 ? batch : 1;
     r->bytes_left = max_bytes;
     r->max_bytes = max_bytes > 0;
-    r->expires_ns = expires > 0 ? now + expires : 0;
+    /* an expiry already past (a few ns, or negative) ends the request at once with 408 */
+    r->expires_ns = expires ? (now + expires > 0 ? now + expires : 1) : 0;
     r->hb_ns = hb > 0 ? hb : 0;
     r->next_hb_ns = hb > 0 ? now + hb : 0;
     r->no_wait = no_wait;
@@ -430,9 +516,50 @@ static int64_t next_deadline(const struct hr_consumer *c, uint32_t dc, int64_t n
     return now + c->cfg.ack_wait_ns;
 }
 
-/* Sends the picked message to `route` (deliver subject or request inbox). */
-static size_t deliver(struct hr_consumer *c, struct pick *pk, const char *route, size_t route_len,
-                      int64_t now)
+/* The ack reply subject the picked message will carry (its delivery count, the next
+ * consumer sequence and what is pending after it); returns its length. */
+static size_t ack_reply(const struct hr_consumer *c, const struct pick *pk, char *out, size_t cap)
+{
+    uint32_t dc = pk->p ? pk->p->dc + 1 : 1;
+    int n = snprintf(out, cap, "$JS.ACK.%s.%s.%u.%" PRIu64 ".%" PRIu64 ".%" PRId64 ".%" PRIu64,
+                     c->stream->cfg.name, c->cfg.name, dc, pk->m.seq, c->dseq + 1, pk->m.ts_ns,
+                     c->num_pending + c->nheld);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+/* What a delivery costs against max_bytes and flow control, as nats-server counts it:
+ * subject + ack reply + headers + payload (headers_only: the headers it sends). */
+static int64_t delivery_cost(const struct hr_consumer *c, const struct pick *pk, size_t reply_len)
+{
+    const struct herald_stored_msg *m = &pk->m;
+    size_t body = m->hdr_len + m->data_len;
+    if (c->cfg.headers_only) {
+        char num[32];
+        int n = snprintf(num, sizeof num, "%zu", m->data_len);
+        body = (m->hdr_len ? m->hdr_len : sizeof "NATS/1.0\r\n\r\n" - 1) + sizeof "Nats-Msg-Size: \r\n" - 1 +
+               (size_t)n;
+    }
+    return (int64_t)(m->subject_len + reply_len + body);
+}
+
+/* Replay original: the picked (first-time) message is due when the first one was sent plus
+ * its distance from the first in the stream. Returns 0 when it may go now. */
+static int64_t replay_due(struct hr_consumer *c, const struct pick *pk, int64_t now)
+{
+    if (c->cfg.replay_policy != HERALD_REPLAY_ORIGINAL || pk->p)
+        return 0;
+    if (!c->replay_wall_ns) {
+        c->replay_wall_ns = now;
+        c->replay_base_ns = pk->m.ts_ns;
+    }
+    int64_t due = c->replay_wall_ns + (pk->m.ts_ns - c->replay_base_ns);
+    return due > now ? due : 0;
+}
+
+/* Sends the picked message to `route` (deliver subject or request inbox) with the reply
+ * subject ack_reply() made. */
+static void deliver(struct hr_consumer *c, struct pick *pk, const char *route, size_t route_len,
+                    const char *reply, size_t reply_len, int64_t now)
 {
     struct herald_stored_msg *m = &pk->m;
     struct hr_pending *p = pk->p;
@@ -450,10 +577,10 @@ static size_t deliver(struct hr_consumer *c, struct pick *pk, const char *route,
             hr_consumer_heap_push(c, p);
             if (p->key)
                 hr_map_put(&c->keys, (const char *)&p->key, 8, p);
+            if (dc == 2) /* num_redelivered: pending messages delivered more than once */
+                c->num_redelivered++;
         }
     }
-    if (dc > 1)
-        c->num_redelivered++;
     if (m->seq > c->delivered_sseq)
         c->delivered_sseq = m->seq;
     c->last_delivery_ns = c->last_active_ns = now;
@@ -466,14 +593,10 @@ static size_t deliver(struct hr_consumer *c, struct pick *pk, const char *route,
     memcpy(rec + 21, &now, 8);
     if (c->cfg.ack_policy != HERALD_ACK_NONE)
         hr_consumer_log_write(c, rec, sizeof rec);
-    char reply[HERALD_NAME_MAX * 2 + 128];
-    int rl = snprintf(reply, sizeof reply, "$JS.ACK.%s.%s.%u.%" PRIu64 ".%" PRIu64 ".%" PRId64 ".%" PRIu64,
-                      c->stream->cfg.name, c->cfg.name, dc, m->seq, dseq, m->ts_ns,
-                      c->num_pending + c->nheld);
     struct hr_buf hdr;
     hr_buf_init(&hdr, 128 * 1024);
     const char *data = m->data;
-    size_t data_len = m->data_len, size = m->hdr_len + m->data_len;
+    size_t data_len = m->data_len;
     const char *h = m->hdr;
     size_t hl = m->hdr_len;
     if (c->cfg.headers_only) {
@@ -490,63 +613,87 @@ static size_t deliver(struct hr_consumer *c, struct pick *pk, const char *route,
     }
     struct herald_msg out = {
         .subject = m->subject, .subject_len = m->subject_len, .reply = reply,
-        .reply_len = rl > 0 ? (size_t)rl : 0, .hdr = hl ? h : NULL, .hdr_len = hl,
+        .reply_len = reply_len, .hdr = hl ? h : NULL, .hdr_len = hl,
         .data = data, .data_len = data_len,
     };
     hr_engine_publish_routed(c->stream->e, route, route_len, &out);
     hr_buf_cleanup(&hdr);
     if (c->cfg.ack_policy == HERALD_ACK_NONE) {
-        hr_consumer_advance_floor(c);
+        hr_consumer_ack_floor_moved(c); /* ack none: the floor follows the deliveries */
         hr_consumer_apply_retention(c, m->seq);
     }
     herald_stored_msg_free(m);
-    return size;
 }
 
 /* ---- push ------------------------------------------------------------------------------ */
+
+bool hr_consumer_has_interest(struct hr_consumer *c)
+{
+    const char *ds = c->cfg.deliver_subject;
+    return ds && hr_engine_has_push_interest(c->stream->e, ds, strlen(ds), c->cfg.deliver_group);
+}
+
+void hr_consumers_interest_changed(struct herald_engine *e, const char *subject, size_t len)
+{
+    for (size_t i = 0; i < e->npush; i++) {
+        const char *ds = e->push[i]->cfg.deliver_subject;
+        if (hr_subject_matches(subject, len, ds, strlen(ds)))
+            hr_consumer_mark_dirty(e->push[i]);
+    }
+}
+
+static void send_flow_control(struct hr_consumer *c, const char *ds, size_t dl)
+{
+    char id[5];
+    hr_consumer_random_id(id, 4);
+    snprintf(c->fc_reply, sizeof c->fc_reply, "$JS.FC.%s.%s.%s", c->stream->cfg.name, c->cfg.name, id);
+    c->fc_size = c->fc_pending_bytes;
+    struct hr_buf h;
+    hr_buf_init(&h, 1024);
+    hr_hdr_begin(&h, 100, "FlowControl Request");
+    hr_hdr_end(&h);
+    struct herald_msg fc = {.subject = ds, .subject_len = dl, .reply = c->fc_reply,
+                            .reply_len = strlen(c->fc_reply), .hdr = h.data, .hdr_len = h.len};
+    if (h.data)
+        herald_publish(c->stream->e, &fc, NULL);
+    hr_buf_cleanup(&h);
+}
 
 static void pump_push(struct hr_consumer *c, int64_t now)
 {
     const char *ds = c->cfg.deliver_subject;
     size_t dl = strlen(ds);
-    if (!hr_engine_has_interest(c->stream->e, ds, dl)) {
-        if (!c->cfg.durable && c->inactive_since_ns == 0)
+    if (!hr_consumer_has_interest(c)) {
+        if (c->inactive_since_ns == 0)
             c->inactive_since_ns = now;
         return;
     }
     c->inactive_since_ns = 0;
     struct pick pk;
-    while (!c->fc_stalled && pick_next(c, now, &pk)) {
-        if (c->cfg.replay_policy == HERALD_REPLAY_ORIGINAL && !pk.p) {
-            /* Keep the original spacing: due = when the first was sent + its age gap. */
-            if (!c->replay_wall_ns) {
-                c->replay_wall_ns = now;
-                c->replay_base_ns = pk.m.ts_ns;
-            }
-            int64_t due = c->replay_wall_ns + (pk.m.ts_ns - c->replay_base_ns);
-            if (due > now) {
-                hr_consumer_schedule(c, due);
-                unpick(c, &pk);
-                break;
-            }
+    char reply[HERALD_NAME_MAX * 2 + 128];
+    c->fc_stalled = false;
+    while (pick_next(c, now, &pk)) {
+        int64_t due = replay_due(c, &pk, now);
+        if (due) {
+            hr_consumer_schedule(c, due);
+            unpick(c, &pk);
+            break;
         }
-        size_t size = deliver(c, &pk, ds, dl, now);
-        c->fc_msgs++;
-        c->fc_bytes += size;
-        if (c->cfg.flow_control && (c->fc_msgs >= FC_MSGS || c->fc_bytes >= FC_BYTES)) {
-            snprintf(c->fc_reply, sizeof c->fc_reply, "$JS.FC.%s.%s.%" PRIu64, c->stream->cfg.name,
-                     c->cfg.name, ++c->fc_seq);
-            struct hr_buf h;
-            hr_buf_init(&h, 1024);
-            hr_hdr_begin(&h, 100, "FlowControl Request");
-            hr_hdr_end(&h);
-            struct herald_msg fc = {.subject = ds, .subject_len = dl, .reply = c->fc_reply,
-                                    .reply_len = strlen(c->fc_reply), .hdr = h.data, .hdr_len = h.len};
-            if (h.data)
-                herald_publish(c->stream->e, &fc, NULL);
-            hr_buf_cleanup(&h);
-            c->fc_stalled = true;
-            c->fc_msgs = c->fc_bytes = 0;
+        size_t rl = ack_reply(c, &pk, reply, sizeof reply);
+        int64_t cost = delivery_cost(c, &pk, rl);
+        if (c->cfg.flow_control && c->fc_pending_bytes > 0 &&
+            c->fc_pending_bytes + (uint64_t)cost > FC_MAX_BYTES) {
+            c->fc_stalled = true; /* until the FlowControl Request is answered */
+            unpick(c, &pk);
+            break;
+        }
+        deliver(c, &pk, ds, dl, reply, rl, now);
+        if (c->cfg.flow_control) {
+            c->fc_pending_bytes += (uint64_t)cost;
+            if (!c->fc_reply[0] && c->fc_pending_bytes > FC_ASK_BYTES)
+                send_flow_control(c, ds, dl);
+            else if (c->fc_reply[0] && c->fc_pending_bytes - c->fc_size >= FC_ASK_BYTES)
+                c->fc_size += (uint64_t)cost; /* the answer will release this one too */
         }
     }
     if (c->cfg.idle_heartbeat_ns > 0) {
@@ -564,11 +711,27 @@ static void pump_push(struct hr_consumer *c, int64_t now)
 
 /* ---- pull ------------------------------------------------------------------------------ */
 
+static void rotate(struct hr_consumer *c, struct hr_pull_req *r)
+{
+    if (r->next) {
+        c->waiting = r->next;
+        r->next = NULL;
+        c->waiting_tail->next = r;
+        c->waiting_tail = r;
+    }
+}
+
 static void pump_pull(struct hr_consumer *c, int64_t now)
 {
-    /* Expired requests and heartbeats first. */
+    struct herald_engine *e = c->stream->e;
+    /* Expired requests and heartbeats first; a request whose requester went away (no
+     * interest in its reply subject any more) is dropped silently. */
     for (struct hr_pull_req *r = c->waiting, *prev = NULL, *next; r; r = next) {
         next = r->next;
+        if (!hr_engine_has_interest(e, r->reply, r->reply_len)) {
+            request_free(c, prev, r);
+            continue;
+        }
         if (r->expires_ns && now >= r->expires_ns) {
             send_status(c, r->reply, r->reply_len, 408, "Request Timeout", r);
             request_free(c, prev, r);
@@ -582,33 +745,38 @@ static void pump_pull(struct hr_consumer *c, int64_t now)
     }
     /* Serve round-robin: one message to the head request, which then goes to the back. */
     struct pick pk;
+    char reply[HERALD_NAME_MAX * 2 + 128];
     while (c->waiting && pick_next(c, now, &pk)) {
         struct hr_pull_req *r = c->waiting;
-        size_t size = pk.m.subject_len + pk.m.hdr_len + pk.m.data_len;
-        if (r->max_bytes && (int64_t)size > r->bytes_left) {
+        int64_t due = replay_due(c, &pk, now);
+        if (due) {
+            hr_consumer_schedule(c, due);
+            unpick(c, &pk);
+            break;
+        }
+        size_t rl = ack_reply(c, &pk, reply, sizeof reply);
+        int64_t cost = delivery_cost(c, &pk, rl);
+        if (r->max_bytes && cost > r->bytes_left) {
             unpick(c, &pk);
             send_status(c, r->reply, r->reply_len, 409, "Message Size Exceeds MaxBytes", r);
             request_free(c, NULL, r);
             continue;
         }
-        deliver(c, &pk, r->reply, r->reply_len, now);
+        deliver(c, &pk, r->reply, r->reply_len, reply, rl, now);
         r->delivered++;
         r->batch_left--;
         if (r->max_bytes)
-            r->bytes_left -= (int64_t)size;
-        if (r->batch_left <= 0 || (r->max_bytes && r->bytes_left <= 0)) {
+            r->bytes_left -= cost;
+        if (r->batch_left <= 0 || (r->max_bytes && r->bytes_left <= 0))
             request_free(c, NULL, r);
-        } else if (r->next) { /* rotate */
-            c->waiting = r->next;
-            r->next = NULL;
-            c->waiting_tail->next = r;
-            c->waiting_tail = r;
-        }
+        else
+            rotate(c, r);
     }
-    /* no_wait requests that could not be filled end now. */
+    /* no_wait requests that could not be filled end now: 404 when nothing came (unless it
+     * has an expiry: then it waits for it, as nats-server does), else 408. */
     for (struct hr_pull_req *r = c->waiting, *prev = NULL, *next; r; r = next) {
         next = r->next;
-        if (r->no_wait) {
+        if (r->no_wait && !(r->delivered == 0 && r->expires_ns)) {
             if (r->delivered == 0)
                 send_status(c, r->reply, r->reply_len, 404, "No Messages", NULL);
             else
@@ -634,8 +802,9 @@ static void pump_one(struct hr_consumer *c)
     if (c->heap_len)
         hr_consumer_schedule(c, c->heap[0]->deadline_ns);
     hr_consumer_advance_floor(c);
-    /* Ephemeral consumers go away after inactive_threshold without interest. */
-    if (!c->cfg.durable && c->cfg.inactive_threshold_ns > 0) {
+    /* Ephemerals (and durables that set one) go away after inactive_threshold without
+     * interest: no waiting pull request, or nobody on the deliver subject. */
+    if (c->cfg.inactive_threshold_ns > 0) {
         bool idle = c->cfg.deliver_subject ? c->inactive_since_ns != 0
                                            : (c->nwaiting == 0 && now - c->last_active_ns > 0);
         int64_t since = c->cfg.deliver_subject ? c->inactive_since_ns : c->last_active_ns;

@@ -84,16 +84,21 @@ struct hr_consumer {
     struct hr_held *held;
     size_t nheld, held_cap;
     struct hr_map keys; /* ordering key hash (8 bytes) -> in-flight pending */
-    uint64_t num_redelivered, num_pending;
+    uint64_t num_redelivered, num_pending; /* pending delivered more than once; not yet delivered */
+    /* The ack floor info reports (nats-server's adflr/asflr): the floor as it was after the
+     * last ack, +TERM or dead letter (ack none: delivery). A message dropped after
+     * max_deliver without a dead letter does not move it. In memory only. */
+    uint64_t shown_floor_sseq, shown_floor_dseq;
     uint64_t rewalk_until; /* after a restart: cursor messages up to here were counted */
     /* pull */
     struct hr_pull_req *waiting, *waiting_tail;
     size_t nwaiting;
-    /* push */
+    /* push flow control (consumer_deliver.c): bytes delivered and not yet released by an
+     * answered FlowControl Request; fc_reply is the outstanding request's subject, "" if none */
+    uint64_t fc_pending_bytes, fc_size;
     bool fc_stalled;
-    uint64_t fc_msgs, fc_bytes, fc_seq;
     char fc_reply[128];
-    int64_t last_active_ns, last_delivery_ns, last_hb_ns, inactive_since_ns;
+    int64_t last_active_ns, last_delivery_ns, last_ack_ns, last_hb_ns, inactive_since_ns;
     int64_t replay_base_ns, replay_wall_ns; /* replay original: first message ts, sent at */
     /* scheduling */
     uv_timer_t timer;
@@ -119,13 +124,19 @@ bool hr_u64set_has(const struct hr_u64set *s, uint64_t v);
 int hr_u64set_add(struct hr_u64set *s, uint64_t v);
 bool hr_u64set_del(struct hr_u64set *s, uint64_t v);
 void hr_consumer_advance_floor(struct hr_consumer *c);
+/* Advances the floor and makes it the one info reports. */
+void hr_consumer_ack_floor_moved(struct hr_consumer *c);
 struct hr_pending *hr_consumer_pending_add(struct hr_consumer *c, uint64_t sseq);
-int hr_consumer_create(struct herald_stream *s, struct herald_consumer_config *in, int action,
+/* Creates the consumer `in` describes, or updates the one of that name (create-or-update,
+ * as nats-server 2.9.10); takes over what it keeps of `in`. */
+int hr_consumer_create(struct herald_stream *s, struct herald_consumer_config *in,
                        struct herald_error *err, struct hr_consumer **out);
 int hr_consumer_delete(struct hr_consumer *c);
 void hr_consumers_close(struct herald_stream *s, bool remove);
 void hr_consumers_restore(struct herald_stream *s);
 bool hr_consumer_filter_matches(const struct hr_consumer *c, const char *subject, size_t len);
+/* Fills out[0..n-1] with random [A-Za-z0-9] and NUL-terminates it (out holds n + 1). */
+void hr_consumer_random_id(char *out, size_t n);
 
 /* consumer_deliver.c */
 void hr_consumers_pump(struct herald_engine *e);
@@ -136,6 +147,9 @@ void hr_consumer_drop_waiting(struct hr_consumer *c, int status, const char *des
 void hr_consumer_heap_push(struct hr_consumer *c, struct hr_pending *p);
 void hr_consumer_heap_remove(struct hr_consumer *c, struct hr_pending *p);
 void hr_consumer_pending_free(struct hr_consumer *c, struct hr_pending *p);
+/* Push: someone listens on the deliver subject (a queue member of deliver_group when set,
+ * else a plain subscriber). */
+bool hr_consumer_has_interest(struct hr_consumer *c);
 uint64_t hr_consumer_key_of(const struct hr_consumer *c, const char *subject, size_t subject_len,
                             const char *hdr, size_t hdr_len);
 
@@ -146,6 +160,11 @@ void hr_acks_stop(struct herald_engine *e);
 void hr_consumer_settle(struct hr_consumer *c, struct hr_pending *p, const char *reason,
                         const char *term_reason);
 void hr_consumer_apply_retention(struct hr_consumer *c, uint64_t sseq);
+/* Interest retention when `gone` is being deleted: removes what only it still needed. */
+void hr_consumer_release_interest(struct hr_consumer *gone);
+/* Publishes `$JS.EVENT.ADVISORY.CONSUMER.<kind>.<stream>.<consumer>`: type, id, timestamp,
+ * stream, consumer, then the fields of `extra` (taken). */
+void hr_consumer_advisory(struct hr_consumer *c, const char *kind, const char *type, json_t *extra);
 void hr_consumer_recheck_dead_letter(struct hr_consumer *c, uint64_t sseq, uint64_t hint,
                                      bool max_deliveries, const char *target_name);
 /* After start-up: runs the dead-letter rechecks of every consumer of the engine. */

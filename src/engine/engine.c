@@ -114,6 +114,8 @@ int herald_sub_create(struct herald_engine *e, const char *subject, size_t subje
     if (rc)
         goto out_free;
     e->stats.subscriptions++;
+    if (e->npush)
+        hr_consumers_interest_changed(e, s->subject, s->subject_len);
     *out = s;
     return 0;
 out_free:
@@ -129,6 +131,8 @@ void herald_sub_destroy(struct herald_sub *s)
     hr_router_remove(&e->router, s);
     s->dead = true;
     e->stats.subscriptions--;
+    if (e->npush)
+        hr_consumers_interest_changed(e, s->subject, s->subject_len);
     if (e->publish_depth) {
         s->zombie_next = e->zombies;
         e->zombies = s;
@@ -161,13 +165,15 @@ static int publish_routed(struct herald_engine *e, const char *route, size_t rou
     if (!m)
         return HERALD_ENOMEM;
     int delivered = 0;
+    bool outer_declined = e->sub_declined; /* E4: a nested publish keeps the outer flag */
     e->publish_depth++;
     for (size_t i = 0; i < m->nplain; i++) {
         struct herald_sub *s = m->plain[i];
         if (!eligible(s, origin))
             continue;
+        e->sub_declined = false;
         s->deliver(s->ctx, s, msg);
-        delivered++;
+        delivered += !e->sub_declined;
     }
     for (size_t g = 0; g < m->ngroups; g++) {
         struct hr_match_group *grp = &m->groups[g];
@@ -176,11 +182,13 @@ static int publish_routed(struct herald_engine *e, const char *route, size_t rou
             struct herald_sub *s = grp->members[(start + k) % grp->len];
             if (!eligible(s, origin))
                 continue;
+            e->sub_declined = false;
             s->deliver(s->ctx, s, msg);
-            delivered++;
+            delivered += !e->sub_declined;
             break;
         }
     }
+    e->sub_declined = outer_declined;
     e->publish_depth--;
     hr_router_result_release(m);
     if (e->publish_depth == 0 && e->zombies)
@@ -205,6 +213,26 @@ bool hr_engine_has_interest(struct herald_engine *e, const char *subject, size_t
 {
     struct hr_match *m = hr_router_match(&e->router, subject, len);
     bool any = m && (m->nplain || m->ngroups);
+    hr_router_result_release(m);
+    return any;
+}
+
+bool hr_engine_has_push_interest(struct herald_engine *e, const char *subject, size_t len,
+                                 const char *group)
+{
+    struct hr_match *m = hr_router_match(&e->router, subject, len);
+    bool any = false;
+    if (m && !group) {
+        for (size_t i = 0; i < m->nplain && !any; i++)
+            any = !m->plain[i]->dead;
+    } else if (m) {
+        size_t gl = strlen(group);
+        for (size_t g = 0; g < m->ngroups && !any; g++)
+            for (size_t k = 0; k < m->groups[g].len && !any; k++) {
+                const struct herald_sub *s = m->groups[g].members[k];
+                any = !s->dead && s->queue_len == gl && memcmp(s->queue, group, gl) == 0;
+            }
+    }
     hr_router_result_release(m);
     return any;
 }

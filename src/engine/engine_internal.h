@@ -10,6 +10,10 @@
  *   E2. A PubAck for a stored message is published only after the store reports the
  *       append durable (S5); acks leave in the order their messages were stored.
  *   E3. Streams are kept sorted by name (`streams`), for stable NAMES/LIST paging.
+ *   E4. An internal subscription's deliver callback may set `sub_declined` (after any
+ *       publish of its own) to say the message was not for it: publish_routed() does not
+ *       count it as delivered, so the publisher's head answers a request with no-responders
+ *       (as nats-server does for an ack to a consumer that does not exist).
  */
 #ifndef HR_ENGINE_INTERNAL_H
 #define HR_ENGINE_INTERNAL_H
@@ -51,7 +55,9 @@ struct herald_engine {
     struct herald_sub *ack_sub, *fc_sub;
     struct hr_consumer *dirty_consumers; /* U5 */
     uv_idle_t *pump_idle;                /* active while consumers are dirty (consumer.c) */
-    uint64_t consumer_seq_gen;           /* names for ephemeral consumers */
+    bool sub_declined;                   /* E4 */
+    struct hr_consumer **push;           /* push consumers, woken when interest changes */
+    size_t npush, push_cap;
     uint64_t api_total, api_errors;
     bool destroying;
 };
@@ -61,6 +67,13 @@ void hr_engine_free_on_close(uv_handle_t *h); /* the engine's timer close callba
 int hr_engine_publish_routed(struct herald_engine *e, const char *route, size_t route_len,
                              const struct herald_msg *msg);
 bool hr_engine_has_interest(struct herald_engine *e, const char *subject, size_t len);
+/* consumer_deliver.c: a subscription on `subject` (a filter) came or went; push consumers
+ * whose deliver subject it matches look at their interest again. */
+void hr_consumers_interest_changed(struct herald_engine *e, const char *subject, size_t len);
+/* Interest as a push consumer counts it: with `group`, a queue subscriber of exactly that
+ * group; without, a plain (non-queue) subscriber. */
+bool hr_engine_has_push_interest(struct herald_engine *e, const char *subject, size_t len,
+                                 const char *group);
 /* Publishes `body` to `reply` after the next commit is durable (E2). */
 void hr_engine_queue_reply(struct herald_engine *e, const char *reply, size_t reply_len,
                            const char *body, size_t body_len);

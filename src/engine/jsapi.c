@@ -3,7 +3,7 @@
  * The JetStream API as nats-server 2.9 serves it: requests on `$JS.API.>` (and
  * `$JS.<domain>.API.>` with a domain) carry JSON; the engine answers on the reply
  * subject. Because it is a subject-addressed service inside the engine, every head with
- * request/reply reaches it. Handled here (streams; consumers come with the next layer):
+ * request/reply reaches it. Handled here:
  *
  *   INFO                          account info
  *   STREAM.CREATE|UPDATE.<s>      config → stream info
@@ -16,13 +16,17 @@
  *   STREAM.MSG.DELETE.<s>         {"seq"} → {"success":true}
  *   DIRECT.GET.<s>[.<subject>]    the message itself with Nats-* headers, or 404 status
  *   CONSUMER.CREATE.<s>[.<c>[.<filter>]], CONSUMER.DURABLE.CREATE.<s>.<c>
- *                                 {"stream_name","config","action"} → consumer info
+ *                                 {"stream_name","config"} → consumer info (create or update;
+ *                                 "action" is ignored, as 2.9.10 has none)
  *   CONSUMER.INFO|DELETE.<s>.<c>, CONSUMER.NAMES|LIST.<s> {"offset"}
  *   CONSUMER.MSG.NEXT.<s>.<c>     pull request {"batch","expires","no_wait","max_bytes",
  *                                 "idle_heartbeat"} or a bare batch number
  *
- * Errors: {"type":…,"error":{"code":…,"err_code":…,"description":…}} with nats-server's
- * codes (jserr.h). Unknown API subjects get 10003 "bad request".
+ * Responses carry "type" first. Errors: {"type":…,"error":{"code":…,"err_code":…,
+ * "description":…}} with nats-server's codes (jserr.h). Unknown API subjects get 10003
+ * "bad request", except under CONSUMER.: like nats-server, whose handlers subscribe to exact
+ * token patterns, Herald does not answer a consumer subject of another shape, nor MSG.NEXT
+ * for an unknown stream or consumer (docs/consumers-wire.md §1.5).
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -58,9 +62,13 @@ static void respond_json(struct api_req *r, json_t *o)
         return;
     char type[96];
     snprintf(type, sizeof type, T_PREFIX "%s", r->type);
-    json_object_set_new(o, "type", json_string(type));
-    char *text = json_dumps(o, JSON_COMPACT);
+    /* "type" first, as nats-server's embedded ApiResponse puts it */
+    json_t *out = json_pack("{s:s}", "type", type);
+    if (out)
+        json_object_update(out, o);
     json_decref(o);
+    char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
     if (text && r->after_commit)
         hr_engine_queue_reply(r->e, r->msg->reply, r->msg->reply_len, text, strlen(text));
     else if (text)
@@ -348,49 +356,74 @@ static void api_direct_get(struct api_req *r, const char *name, const char *subj
 
 /* ---- consumers ------------------------------------------------------------------ */
 
+/* nats-server's isEmptyRequest: no payload, or a JSON object without keys. */
+static bool empty_request(const struct herald_msg *msg)
+{
+    if (msg->data_len == 0)
+        return true;
+    json_error_t jerr;
+    json_t *o = json_loadb(msg->data, msg->data_len, 0, &jerr);
+    bool empty = json_is_object(o) && json_object_size(o) == 0;
+    json_decref(o);
+    return empty;
+}
+
+/* The request body as a JSON object, or NULL after answering 10025 "invalid JSON". */
+static json_t *body_object(struct api_req *r)
+{
+    json_error_t jerr;
+    json_t *o = r->msg->data_len ? json_loadb(r->msg->data, r->msg->data_len, 0, &jerr) : NULL;
+    if (!json_is_object(o)) {
+        json_decref(o);
+        respond_js_error(r, HR_JS_INVALID_JSON, NULL);
+        return NULL;
+    }
+    return o;
+}
+
+/* CONSUMER.CREATE.<s> (name NULL), CONSUMER.CREATE.<s>.<name>[.<filter>] and
+ * CONSUMER.DURABLE.CREATE.<s>.<name> (legacy_durable), checked in nats-server 2.9.10's
+ * order; "action" is ignored (2.9 has none: create is create-or-update). */
 static void api_consumer_create(struct api_req *r, const char *stream, const char *name,
                                 const char *filter, bool legacy_durable)
 {
-    struct herald_stream *s = need_stream(r, stream);
-    if (!s)
+    if (!(r->body = body_object(r)))
         return;
     json_t *jcfg = json_object_get(r->body, "config");
-    if (!jcfg) {
-        respond_js_error(r, HR_JS_CONSUMER_CONFIG_REQUIRED, NULL);
-        return;
-    }
-    const char *sn = json_string_value(json_object_get(r->body, "stream_name"));
-    if (sn && strcmp(sn, stream) != 0) {
-        respond_js_error(r, HR_JS_STREAM_MISMATCH, NULL);
-        return;
-    }
-    const char *action = json_string_value(json_object_get(r->body, "action"));
-    int act = action && strcmp(action, "create") == 0 ? 1 : action && strcmp(action, "update") == 0 ? 2 : 0;
+    json_t *empty = json_object();
     struct herald_consumer_config cfg;
     struct herald_error err;
     herald_consumer_config_init(&cfg);
-    int rc = hr_consumer_config_parse(jcfg, &cfg, &err);
-    if (rc == 0 && name) {
-        if (cfg.name && strcmp(cfg.name, name) != 0) {
+    int rc = hr_consumer_config_parse(jcfg && !json_is_null(jcfg) ? jcfg : empty, &cfg, &err);
+    json_decref(empty);
+    const char *sn = json_string_value(json_object_get(r->body, "stream_name"));
+    if (rc == 0 && (!sn || strcmp(sn, stream) != 0))
+        rc = hr_js_error(&err, HR_JS_STREAM_MISMATCH);
+    if (rc == 0 && legacy_durable) {
+        if (!cfg.durable)
+            rc = hr_js_error(&err, HR_JS_CONSUMER_DURABLE_NOT_SET);
+        else if (strcmp(cfg.name, name) != 0)
             rc = hr_js_error(&err, HR_JS_CONSUMER_NAME_MISMATCH);
-        } else if (!cfg.name) {
-            cfg.name = strdup(name);
-            cfg.durable = legacy_durable;
-            if (!cfg.name)
+    } else if (rc == 0 && name) {
+        if (cfg.durable && strcmp(cfg.name, name) != 0) {
+            rc = hr_js_error(&err, HR_JS_CONSUMER_NAME_MISMATCH);
+        } else if (!cfg.name || strcmp(cfg.name, name) != 0) {
+            free(cfg.name); /* the subject names it */
+            if (!(cfg.name = strdup(name)))
                 rc = hr_js_error(&err, HR_JS_CONSUMER_CREATE, "out of memory");
         }
+        cfg.hide_name = false;
+    } else if (rc == 0 && cfg.durable) {
+        rc = hr_js_error(&err, HR_JS_CONSUMER_EPHEMERAL_WITH_DURABLE);
     }
-    if (rc == 0 && legacy_durable)
-        cfg.durable = true;
-    if (rc == 0 && filter && (!cfg.filter_subject || strcmp(cfg.filter_subject, filter) != 0)) {
-        if (cfg.filter_subject)
-            rc = hr_js_error(&err, HR_JS_CONSUMER_FILTER_MISMATCH);
-        else if (!(cfg.filter_subject = strdup(filter)))
-            rc = hr_js_error(&err, HR_JS_CONSUMER_CREATE, "out of memory");
-    }
+    if (rc == 0 && filter && (!cfg.filter_subject || strcmp(cfg.filter_subject, filter) != 0))
+        rc = hr_js_error(&err, HR_JS_CONSUMER_FILTER_MISMATCH);
+    struct herald_stream *s = NULL;
+    if (rc == 0 && !(s = herald_stream_lookup(r->e, stream)))
+        rc = hr_js_error(&err, HR_JS_STREAM_NOT_FOUND);
     struct hr_consumer *c = NULL;
     if (rc == 0)
-        rc = hr_consumer_create(s, &cfg, act, &err, &c);
+        rc = hr_consumer_create(s, &cfg, &err, &c);
     herald_consumer_config_cleanup(&cfg);
     if (rc)
         respond_error(r, &err);
@@ -398,8 +431,13 @@ static void api_consumer_create(struct api_req *r, const char *stream, const cha
         respond_json(r, hr_consumer_info_json(c));
 }
 
+/* INFO and DELETE: an empty request, an existing stream and consumer. */
 static struct hr_consumer *need_consumer(struct api_req *r, const char *stream, const char *name)
 {
+    if (!empty_request(r->msg)) {
+        respond_js_error(r, HR_JS_NOT_EMPTY_REQUEST, NULL);
+        return NULL;
+    }
     struct herald_stream *s = need_stream(r, stream);
     if (!s)
         return NULL;
@@ -409,19 +447,143 @@ static struct hr_consumer *need_consumer(struct api_req *r, const char *stream, 
     return c;
 }
 
+/* NAMES / LIST: sorted names (a "subject" filter in the body is ignored, as 2.9.10 does),
+ * the offset clamped to the total; an error keeps the paged fields, zeroed. */
 static void api_consumer_names_list(struct api_req *r, const char *stream, bool list)
 {
-    struct herald_stream *s = need_stream(r, stream);
-    if (!s)
+    struct herald_error err;
+    struct herald_stream *s = NULL;
+    json_int_t offset = 0;
+    int rc = 0;
+    if (!empty_request(r->msg)) {
+        json_error_t jerr;
+        json_t *o = json_loadb(r->msg->data, r->msg->data_len, 0, &jerr);
+        json_t *off = json_object_get(o, "offset");
+        if (!json_is_object(o) || (off && !json_is_null(off) && !json_is_integer(off)))
+            rc = hr_js_error(&err, HR_JS_INVALID_JSON);
+        else
+            offset = json_integer_value(off);
+        json_decref(o);
+    }
+    if (rc == 0 && !(s = herald_stream_lookup(r->e, stream)))
+        rc = hr_js_error(&err, HR_JS_STREAM_NOT_FOUND);
+    if (rc) {
+        r->e->api_errors++;
+        respond_json(r, json_pack("{s:{s:i, s:i, s:s}, s:i, s:i, s:i, s:[]}", "error", "code",
+                                  err.status, "err_code", err.err_code, "description",
+                                  err.description, "total", 0, "offset", 0, "limit", 0, "consumers"));
         return;
-    json_int_t offset = json_integer_value(json_object_get(r->body, "offset"));
+    }
     size_t limit = list ? LIST_PAGE : NAMES_PAGE;
+    size_t from = offset > 0 ? (size_t)offset : 0;
+    if (from > s->nconsumers)
+        from = s->nconsumers;
     json_t *arr = json_array();
-    for (size_t i = offset > 0 ? (size_t)offset : 0; arr && i < s->nconsumers && json_array_size(arr) < limit; i++)
+    for (size_t i = from; arr && i < s->nconsumers && json_array_size(arr) < limit; i++)
         json_array_append_new(arr, list ? hr_consumer_info_json(s->consumers[i])
                                         : json_string(s->consumers[i]->cfg.name));
     respond_json(r, json_pack("{s:I, s:I, s:I, s:o}", "total", (json_int_t)s->nconsumers, "offset",
-                              offset > 0 ? offset : 0, "limit", (json_int_t)limit, "consumers", arr));
+                              (json_int_t)from, "limit", (json_int_t)limit, "consumers", arr));
+}
+
+#define MAX_TOKENS 8
+
+/* Splits `p` (len bytes) at dots into at most MAX_TOKENS slices; returns how many (a count
+ * above MAX_TOKENS means "more"), or 0 when a token is empty or longer than a name. */
+static size_t split_tokens(const char *p, size_t len, const char **tok, size_t *tl)
+{
+    size_t n = 0;
+    const char *end = p + len;
+    for (;;) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
+        const char *te = dot ? dot : end;
+        if (te == p)
+            return 0;
+        if (n < MAX_TOKENS) {
+            tok[n] = p;
+            tl[n] = (size_t)(te - p);
+        }
+        n++;
+        if (!dot)
+            return n;
+        p = dot + 1;
+    }
+}
+
+static bool tok_is(const char *t, size_t l, const char *word)
+{
+    return l == strlen(word) && memcmp(t, word, l) == 0;
+}
+
+/* `$JS.API.CONSUMER.<rest>`: subjects of any other shape get no reply at all, as with
+ * nats-server, whose handlers subscribe to exact token patterns. */
+static void consumer_dispatch(struct herald_engine *e, const struct herald_msg *msg, const char *rest,
+                              size_t len)
+{
+    const char *tok[MAX_TOKENS];
+    size_t tl[MAX_TOKENS];
+    size_t n = split_tokens(rest, len, tok, tl);
+    if (n < 2)
+        return;
+    char a[HERALD_NAME_MAX + 1], b[HERALD_NAME_MAX + 1];
+#define TOKEN_TO(buf, i) (tl[i] < sizeof(buf) ? (memcpy(buf, tok[i], tl[i]), buf[tl[i]] = '\0', true) : false)
+    struct api_req r = {.e = e, .msg = msg, .type = "error_response"};
+    if (tok_is(tok[0], tl[0], "MSG") && n == 4 && tok_is(tok[1], tl[1], "NEXT")) {
+        /* an unknown stream or consumer: no reply (nats-server has no subscription there) */
+        struct herald_stream *s = TOKEN_TO(a, 2) ? herald_stream_lookup(e, a) : NULL;
+        struct hr_consumer *c = s && TOKEN_TO(b, 3) ? hr_consumer_lookup(s, b) : NULL;
+        if (c)
+            hr_consumer_pull_request(c, msg->reply, msg->reply_len, msg->data, msg->data_len);
+        return;
+    }
+    if (!msg->reply || !msg->reply_len)
+        return; /* nowhere to answer */
+    bool ok_a = TOKEN_TO(a, 1);
+    if (!ok_a) /* longer than any name: no such stream */
+        strcpy(a, "");
+    if (tok_is(tok[0], tl[0], "CREATE")) {
+        r.type = "consumer_create_response";
+        e->api_total++;
+        if (n == 2) {
+            api_consumer_create(&r, a, NULL, NULL, false);
+        } else {
+            char *name = strndup(tok[2], tl[2]);
+            const char *f = tok[2] + tl[2] + 1, *end = rest + len;
+            char *filter = n > 3 ? strndup(f, (size_t)(end - f)) : NULL;
+            if (name && (n == 3 || filter))
+                api_consumer_create(&r, a, name, filter, false);
+            free(name);
+            free(filter);
+        }
+    } else if (tok_is(tok[0], tl[0], "DURABLE") && n == 4 && tok_is(tok[1], tl[1], "CREATE")) {
+        r.type = "consumer_create_response";
+        e->api_total++;
+        char *name = strndup(tok[3], tl[3]);
+        ok_a = TOKEN_TO(a, 2);
+        if (name)
+            api_consumer_create(&r, ok_a ? a : "", name, NULL, true);
+        free(name);
+    } else if ((tok_is(tok[0], tl[0], "INFO") || tok_is(tok[0], tl[0], "DELETE")) && n == 3) {
+        bool del = tok_is(tok[0], tl[0], "DELETE");
+        r.type = del ? "consumer_delete_response" : "consumer_info_response";
+        e->api_total++;
+        if (!TOKEN_TO(b, 2))
+            strcpy(b, "");
+        struct hr_consumer *c = need_consumer(&r, a, b);
+        if (c && del) {
+            hr_consumer_delete(c);
+            respond_json(&r, json_pack("{s:b}", "success", 1));
+        } else if (c) {
+            respond_json(&r, hr_consumer_info_json(c));
+        }
+    } else if ((tok_is(tok[0], tl[0], "NAMES") || tok_is(tok[0], tl[0], "LIST")) && n == 2) {
+        bool list = tok_is(tok[0], tl[0], "LIST");
+        r.type = list ? "consumer_list_response" : "consumer_names_response";
+        e->api_total++;
+        api_consumer_names_list(&r, a, list);
+    }
+    json_decref(r.body);
+#undef TOKEN_TO
 }
 
 /* ---- dispatch ------------------------------------------------------------------- */
@@ -456,16 +618,20 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
     struct herald_engine *e = ctx;
     (void)sub;
     if (!msg->reply || !msg->reply_len)
-        return; /* nowhere to answer */
-    e->api_total++;
+        return; /* nowhere to answer (a pull request without a reply is dropped too) */
     /* Strip "$JS.API." or "$JS.<domain>.API." */
     const char *api = memmem(msg->subject, msg->subject_len, ".API.", 5);
     if (!api)
         return;
     const char *rest = api + 5;
     size_t len = msg->subject_len - (size_t)(rest - msg->subject);
+    if (len > 9 && memcmp(rest, "CONSUMER.", 9) == 0) {
+        consumer_dispatch(e, msg, rest + 9, len - 9);
+        return;
+    }
+    e->api_total++;
     struct api_req r = {.e = e, .msg = msg, .type = "error_response"};
-    if (msg->data_len && !is(rest, len, "CONSUMER.MSG.NEXT")) {
+    if (msg->data_len) {
         json_error_t jerr;
         r.body = json_loadb(msg->data, msg->data_len, 0, &jerr);
         if (!json_is_object(r.body)) {
@@ -475,7 +641,7 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
             return;
         }
     }
-    char name[HERALD_NAME_MAX + 1], cname[HERALD_NAME_MAX + 1];
+    char name[HERALD_NAME_MAX + 1];
     if (len == 4 && memcmp(rest, "INFO", 4) == 0) {
         r.type = "account_info_response";
         api_info(&r);
@@ -508,47 +674,6 @@ static void dispatch(void *ctx, struct herald_sub *sub, const struct herald_msg 
         r.type = "stream_msg_delete_response";
         r.after_commit = true;
         api_msg_delete(&r, name);
-    } else if (is(rest, len, "CONSUMER.MSG.NEXT") && token(rest, len, 3, name, sizeof name) &&
-               token(rest, len, 4, cname, sizeof cname)) {
-        struct herald_stream *s = herald_stream_lookup(e, name);
-        struct hr_consumer *c = s ? hr_consumer_lookup(s, cname) : NULL;
-        if (c)
-            hr_consumer_pull_request(c, msg->reply, msg->reply_len, msg->data, msg->data_len);
-        else
-            hr_engine_reply(e, msg->reply, msg->reply_len, "NATS/1.0 404 No Messages\r\n\r\n", 30,
-                            NULL, 0);
-    } else if (is(rest, len, "CONSUMER.DURABLE.CREATE") && token(rest, len, 3, name, sizeof name) &&
-               token(rest, len, 4, cname, sizeof cname)) {
-        r.type = "consumer_create_response";
-        api_consumer_create(&r, name, cname, NULL, true);
-    } else if (is(rest, len, "CONSUMER.CREATE") && token(rest, len, 2, name, sizeof name)) {
-        r.type = "consumer_create_response";
-        bool named = token(rest, len, 3, cname, sizeof cname);
-        /* the filter is everything after the name: it may contain dots */
-        size_t pre = 16 + strlen(name) + (named ? 1 + strlen(cname) : 0); /* "CONSUMER.CREATE." */
-        char *filter = named && len > pre + 1 ? strndup(rest + pre + 1, len - pre - 1) : NULL;
-        api_consumer_create(&r, name, named ? cname : NULL, filter, false);
-        free(filter);
-    } else if (is(rest, len, "CONSUMER.INFO") && token(rest, len, 2, name, sizeof name) &&
-               token(rest, len, 3, cname, sizeof cname)) {
-        r.type = "consumer_info_response";
-        struct hr_consumer *c = need_consumer(&r, name, cname);
-        if (c)
-            respond_json(&r, hr_consumer_info_json(c));
-    } else if (is(rest, len, "CONSUMER.DELETE") && token(rest, len, 2, name, sizeof name) &&
-               token(rest, len, 3, cname, sizeof cname)) {
-        r.type = "consumer_delete_response";
-        struct hr_consumer *c = need_consumer(&r, name, cname);
-        if (c) {
-            hr_consumer_delete(c);
-            respond_json(&r, json_pack("{s:b}", "success", 1));
-        }
-    } else if (is(rest, len, "CONSUMER.NAMES") && token(rest, len, 2, name, sizeof name)) {
-        r.type = "consumer_names_response";
-        api_consumer_names_list(&r, name, false);
-    } else if (is(rest, len, "CONSUMER.LIST") && token(rest, len, 2, name, sizeof name)) {
-        r.type = "consumer_list_response";
-        api_consumer_names_list(&r, name, true);
     } else if (is(rest, len, "DIRECT.GET") && token(rest, len, 2, name, sizeof name)) {
         size_t skip = 11 + strlen(name); /* "DIRECT.GET." + name */
         char *subject = len > skip + 1 ? strndup(rest + skip + 1, len - skip - 1) : NULL;

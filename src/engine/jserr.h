@@ -2,7 +2,8 @@
  *
  * The JetStream errors Herald reports, with nats-server's HTTP-style code, err_code and
  * description (server/errors.json), from one X-macro. Descriptions with a %s/%llu take
- * one argument, as nats-server's "{err}"/"{seq}" templates do.
+ * their arguments, as nats-server's "{err}"/"{seq}" templates do (at most two). Rows are
+ * only ever appended.
  */
 #ifndef HR_ENGINE_JSERR_H
 #define HR_ENGINE_JSERR_H
@@ -12,7 +13,7 @@
 /* X(name, herald code, status, err_code, description format) */
 #define HR_JS_ERROR_MAP(X)                                                                       \
     X(BAD_REQUEST, HERALD_EINVAL, 400, 10003, "bad request")                                    \
-    X(INVALID_JSON, HERALD_EINVAL, 400, 10025, "invalid JSON: %s")                              \
+    X(INVALID_JSON, HERALD_EINVAL, 400, 10025, "invalid JSON")                                  \
     X(NOT_EMPTY_REQUEST, HERALD_EINVAL, 400, 10038, "expected an empty request payload")        \
     X(STREAM_NOT_FOUND, HERALD_ENOTFOUND, 404, 10059, "stream not found")                       \
     X(STREAM_NAME_EXIST, HERALD_EEXIST, 400, 10058, "stream name already in use with a different configuration") \
@@ -75,7 +76,17 @@
     X(ATOMIC_TOO_LARGE, HERALD_ELIMIT, 400, 10199, "atomic publish batch is too large: %s")     \
     X(ATOMIC_INVALID_COMMIT, HERALD_EINVAL, 400, 10200, "atomic publish batch commit is invalid") \
     X(ATOMIC_DUPLICATE_ID, HERALD_ECONFLICT, 400, 10201, "atomic publish batch contains duplicate message id") \
-    X(ATOMIC_TOO_MANY, HERALD_ELIMIT, 429, 10210, "atomic publish too many inflight")
+    X(ATOMIC_TOO_MANY, HERALD_ELIMIT, 429, 10210, "atomic publish too many inflight")           \
+    X(CONSUMER_DELIVER_CYCLE, HERALD_EINVAL, 400, 10081, "consumer deliver subject forms a cycle") \
+    X(CONSUMER_PULL_REQUIRES_ACK, HERALD_EINVAL, 400, 10084, "consumer in pull mode requires ack policy") \
+    X(CONSUMER_PULL_RATE_LIMIT, HERALD_EINVAL, 400, 10086, "consumer in pull mode can not have rate limit set") \
+    X(CONSUMER_MAX_BATCH_NEGATIVE, HERALD_EINVAL, 400, 10114, "consumer max request batch needs to be > 0") \
+    X(CONSUMER_MAX_EXPIRES_TOO_SMALL, HERALD_EINVAL, 400, 10115, "consumer max request expires needs to be >= 1ms") \
+    X(CONSUMER_INVALID_SAMPLING, HERALD_EINVAL, 400, 10095, "failed to parse consumer sampling configuration: %s") \
+    X(CONSUMER_INVALID_POLICY_START, HERALD_EINVAL, 400, 10094, "consumer delivery policy is deliver %s, but optional start %s is also set") \
+    X(CONSUMER_EPHEMERAL_WITH_DURABLE, HERALD_EINVAL, 400, 10020, "consumer expected to be ephemeral but a durable name was set in request") \
+    X(CONSUMER_DURABLE_NOT_SET, HERALD_EINVAL, 400, 10018, "consumer expected to be durable but a durable name was not set") \
+    X(CONSUMER_NAME_EXIST, HERALD_EEXIST, 400, 10013, "consumer name already in use")
 
 enum hr_js_error {
 #define HR_JS_ENUM(name, code, status, err_code, desc) HR_JS_##name,
@@ -83,8 +94,8 @@ enum hr_js_error {
 #undef HR_JS_ENUM
 };
 
-/* Fills `err` (may be NULL) for JetStream error `which`; the format takes at most one
- * argument. Returns the HERALD_E* code, so `return hr_js_error(err, …);` reads well. */
+/* Fills `err` (may be NULL) for JetStream error `which`; the format takes at most two
+ * arguments. Returns the HERALD_E* code, so `return hr_js_error(err, …);` reads well. */
 int hr_js_error(struct herald_error *err, enum hr_js_error which, ...);
 
 #endif

@@ -119,6 +119,7 @@ static int config_check(struct herald_engine *e, struct herald_stream_config *c,
     if (c->replicas < 1)
         c->replicas = 1;
     if (c->nsubjects == 0) { /* as nats-server: a stream without subjects captures its name */
+        free(c->subjects); /* config_copy's empty array */
         c->subjects = malloc(sizeof *c->subjects);
         if (!c->subjects || !(c->subjects[0] = strdup(c->name)))
             return hr_js_error(err, HR_JS_STREAM_CREATE, "out of memory");
@@ -871,19 +872,22 @@ int herald_stream_subjects(struct herald_stream *s, const char *filter,
 /* Rebuilds the duplicate window from the Nats-Msg-Id headers of the messages stored within
  * it, as nats-server does at start-up: a publisher retrying across a restart is answered
  * "duplicate" instead of storing a second copy. */
+static int dedupe_rebuild_one(void *arg, uint64_t seq, int64_t ts_ns, const char *hdr,
+                              size_t hdr_len)
+{
+    const char *v;
+    size_t vl;
+    if (hr_hdr_get(hdr, hdr_len, "Nats-Msg-Id", &v, &vl) && vl)
+        dedupe_add(arg, v, vl, seq, ts_ns);
+    return 0;
+}
+
 static void dedupe_rebuild(struct herald_stream *s)
 {
     const struct hr_store_ops *o = ops(s->e);
     uint64_t seq = o->seq_for_time(s->st, hr_now_ns() - s->cfg.duplicate_window_ns);
-    struct hr_store_msg m;
-    while (seq && o->get_next(s->st, seq, NULL, 0, &m) == 0) {
-        const char *v;
-        size_t vl;
-        if (m.hdr_len && hr_hdr_get(m.hdr, m.hdr_len, "Nats-Msg-Id", &v, &vl) && vl)
-            dedupe_add(s, v, vl, m.seq, m.ts_ns);
-        seq = m.seq + 1;
-        hr_store_msg_free(&m);
-    }
+    if (seq)
+        o->scan_headers(s->st, seq, dedupe_rebuild_one, s);
 }
 
 static int restore_one(void *arg, const char *name)
@@ -1004,6 +1008,9 @@ void hr_streams_cleanup(struct herald_engine *e)
         stream_free(s);
     }
     free(e->streams);
+    free(e->push);
+    e->push = NULL;
+    e->npush = e->push_cap = 0;
     e->streams = NULL;
     if (e->store)
         ops(e)->destroy(e->store); /* final sync; runs the waiting commit callbacks */

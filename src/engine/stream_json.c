@@ -24,8 +24,19 @@ void hr_format_time(char *out, size_t len, int64_t ns)
     time_t sec = (time_t)(ns / 1000000000LL);
     struct tm tm;
     gmtime_r(&sec, &tm);
-    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)(ns % 1000000000LL));
+    /* Go's RFC 3339 with nanoseconds: trailing zeros of the fraction are dropped. */
+    char frac[16] = "";
+    long long f = (long long)(ns % 1000000000LL);
+    if (f) {
+        int w = 9;
+        while (f % 10 == 0) {
+            f /= 10;
+            w--;
+        }
+        snprintf(frac, sizeof frac, ".%0*lld", w, f);
+    }
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d%sZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
 static const char *const retention_names[] = {"limits", "interest", "workqueue"};
