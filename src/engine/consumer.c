@@ -61,13 +61,29 @@ int hr_u64set_add(struct hr_u64set *s, uint64_t v)
     size_t i = lower(s, v);
     if (i < s->len && s->v[i] == v)
         return 0;
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        uint64_t *p = realloc(s->v, cap * sizeof *p);
-        if (!p)
-            return HERALD_ENOMEM;
-        s->v = p;
-        s->cap = cap;
+    if (i < s->len / 2 && s->v > s->base) { /* room in front: move the shorter side */
+        memmove(s->v - 1, s->v, i * sizeof *s->v);
+        s->v--;
+        s->v[i] = v;
+        s->len++;
+        return 0;
+    }
+    if (s->v + s->len == s->base + s->cap) {
+        size_t front = (size_t)(s->v - s->base);
+        if (front > s->len / 4) { /* enough slack in front: slide down instead of growing */
+            memmove(s->base, s->v, s->len * sizeof *s->v);
+        } else {
+            size_t cap = s->cap ? s->cap * 2 : 16;
+            uint64_t *p = malloc(cap * sizeof *p);
+            if (!p)
+                return HERALD_ENOMEM;
+            if (s->len)
+                memcpy(p, s->v, s->len * sizeof *p);
+            free(s->base);
+            s->base = p;
+            s->cap = cap;
+        }
+        s->v = s->base;
     }
     memmove(s->v + i + 1, s->v + i, (s->len - i) * sizeof *s->v);
     s->v[i] = v;
@@ -80,17 +96,26 @@ bool hr_u64set_del(struct hr_u64set *s, uint64_t v)
     size_t i = lower(s, v);
     if (i >= s->len || s->v[i] != v)
         return false;
-    memmove(s->v + i, s->v + i + 1, (s->len - i - 1) * sizeof *s->v);
+    if (i < s->len / 2) {
+        memmove(s->v + 1, s->v, i * sizeof *s->v);
+        s->v++;
+    } else {
+        memmove(s->v + i, s->v + i + 1, (s->len - i - 1) * sizeof *s->v);
+    }
     s->len--;
     return true;
+}
+
+void hr_u64set_free(struct hr_u64set *s)
+{
+    free(s->base);
+    *s = (struct hr_u64set){0};
 }
 
 static void u64set_drop_upto(struct hr_u64set *s, uint64_t v)
 {
     size_t i = lower(s, v + 1);
-    if (i == 0)
-        return; /* nothing to drop (and `v` may still be NULL) */
-    memmove(s->v, s->v + i, (s->len - i) * sizeof *s->v);
+    s->v += i;
     s->len -= i;
 }
 
@@ -638,8 +663,8 @@ static void consumer_free(struct hr_consumer *c)
             free(c->pending.slots[i].val);
     hr_map_cleanup(&c->pending);
     hr_map_cleanup(&c->keys);
-    free(c->pending_seqs.v);
-    free(c->acked.v);
+    hr_u64set_free(&c->pending_seqs);
+    hr_u64set_free(&c->acked);
     free(c->heap);
     free(c->held);
     free(c->dlq_checks);
@@ -718,7 +743,7 @@ static void set_start(struct hr_consumer *c)
             }
             c->held[c->nheld++] = (struct hr_held){lasts.v[i], 0};
         }
-        free(lasts.v);
+        hr_u64set_free(&lasts);
         c->sseq_next = st.last_seq + 1;
         break;
     }

@@ -62,8 +62,11 @@ struct hr_pull_req {
     char reply[];
 };
 
-struct hr_u64set { /* sorted, for pending/acked/held sequence sets */
-    uint64_t *v;
+/* A sorted set of sequences (pending, acked, held): the members are v[0..len), a window
+ * inside the allocation base[0..cap), so removing at either end — acks arrive mostly in
+ * order — moves nothing, and a removal or insertion in the middle moves the shorter side. */
+struct hr_u64set {
+    uint64_t *base, *v;
     size_t len, cap;
 };
 
@@ -123,6 +126,7 @@ void hr_consumer_schedule(struct hr_consumer *c, int64_t due_ns);
 bool hr_u64set_has(const struct hr_u64set *s, uint64_t v);
 int hr_u64set_add(struct hr_u64set *s, uint64_t v);
 bool hr_u64set_del(struct hr_u64set *s, uint64_t v);
+void hr_u64set_free(struct hr_u64set *s);
 void hr_consumer_advance_floor(struct hr_consumer *c);
 /* Advances the floor and makes it the one info reports. */
 void hr_consumer_ack_floor_moved(struct hr_consumer *c);
