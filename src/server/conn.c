@@ -119,6 +119,8 @@ void hr_conn_close(struct hr_conn *c, enum hr_close_mode mode, const char *reaso
         uv_read_stop((uv_stream_t *)&c->tcp);
         if (c->head->conn_close)
             c->head->conn_close(c);
+        if (mode == HR_CLOSE_FLUSH && c->filter && c->filter->closing)
+            c->filter->closing(c, reason);
     }
     if (mode == HR_CLOSE_NOW || hr_conn_pending(c) == 0) {
         finish_close(c);

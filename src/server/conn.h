@@ -47,6 +47,9 @@ struct hr_conn_filter {
     int (*input)(struct hr_conn *c, const char *buf, size_t len);
     /* Application bytes out (what the head wrote); appends wire bytes to `wire`. */
     int (*output)(struct hr_conn *c, const char *app, size_t len, struct hr_buf *wire);
+    /* The server closes the connection with FLUSH (optional): the filter frames what is
+     * still queued and appends its own goodbye (a WebSocket close frame) to `wire`. */
+    void (*closing)(struct hr_conn *c, const char *reason);
     void (*destroy)(struct hr_conn *c);
 };
 

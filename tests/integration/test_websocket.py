@@ -705,6 +705,22 @@ def test_v1_keepalive_pings_a_silent_peer_and_closes_it_after_ping_max(server_fa
     assert_ws_serves(srv)
 
 
+def test_server_initiated_close_sends_the_error_then_a_close_frame(server):
+    """When the server ends a WebSocket connection (here the NATS head's -ERR for an unknown
+    operation), the peer gets the last words in a data message and then a close frame
+    with the reason: a clean close, not 1006."""
+    with RawWs(server, path="/nats", protocol=None) as ws:
+        op, info = ws.read_message()
+        assert info.startswith(b"INFO "), info
+        ws.send_frame(OP_BINARY, b"FOO BAR\r\n")
+        op, err = ws.read_message()
+        assert err == b"-ERR 'Unknown Protocol Operation'\r\n", err
+        code, reason = ws.expect_close()
+        assert code == 1000, f"closed with {code} {reason!r}"
+        assert b"Unknown Protocol Operation" in reason, reason
+    assert_ws_serves(server)
+
+
 def test_many_messages_in_one_segment_and_large_server_frames(server):
     """Several frames in one TCP write are all processed; an answer over 64 KiB uses the
     64-bit length form."""

@@ -158,6 +158,23 @@ static int ws_input(struct hr_conn *c, const char *buf, size_t len)
     return 0;
 }
 
+/* The server closes the connection (a NATS -ERR, shutdown, a slow reader closed with
+ * FLUSH): what the head wrote last is framed, then a close frame (1000 with the reason)
+ * goes after it, so the peer sees a clean close instead of 1006. */
+static void ws_closing(struct hr_conn *c, const char *reason)
+{
+    struct ws_filter *f = c->filter_state;
+    if (!f || wslay_event_get_close_sent(f->ctx))
+        return;
+    if (c->out.len && ws_output(c, c->out.data, c->out.len, &c->wire) == 0)
+        c->out.len = 0;
+    size_t n = reason ? strlen(reason) : 0;
+    if (n > 123) /* a close frame's payload is at most 125 bytes, 2 of them the code */
+        n = 123;
+    wslay_event_queue_close(f->ctx, WSLAY_CODE_NORMAL_CLOSURE, (const uint8_t *)reason, n);
+    wslay_event_send(f->ctx);
+}
+
 static void ws_destroy(struct hr_conn *c)
 {
     struct ws_filter *f = c->filter_state;
@@ -171,6 +188,7 @@ static void ws_destroy(struct hr_conn *c)
 static const struct hr_conn_filter ws_filter_ops = {
     .input = ws_input,
     .output = ws_output,
+    .closing = ws_closing,
     .destroy = ws_destroy,
 };
 
