@@ -39,24 +39,10 @@
 //   kv:        one {"step",...} line per call, then {"step":"done"}.
 // Exits 0 when the run completed (whatever was observed), 2 on usage or setup errors, 3 when
 // the overall deadline (15 s) passed.
-#include <nats/nats.h>
+#include "nc_common.h"
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
 
 #define MAX_MSGS 20000
 #define MAX_MEMBERS 16
@@ -66,42 +52,6 @@ static int64_t t_start;
 
 static bool past_deadline(void) {
     return nats_Now() - t_start > DEADLINE_MS;
-}
-
-// Prints `s` (n bytes) as a JSON string.
-static void json_str(const char *s, int n) {
-    putchar('"');
-    for (int i = 0; s != NULL && i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c > 0x7e)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
-static natsConnection *connect_to(const char *url) {
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    CHECK(natsConnection_Connect(&nc, opts));
-    natsOptions_Destroy(opts);
-    return nc;
-}
-
-static jsCtx *js_of(natsConnection *nc) {
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = 5000;
-    jsCtx *js = NULL;
-    CHECK(natsConnection_JetStream(&js, nc, &jo));
-    return js;
 }
 
 // ---- what was received ------------------------------------------------------------------
@@ -172,6 +122,14 @@ static bool handle(struct record *r, natsMsg *m, bool sync_odd) {
     return acked;
 }
 
+// Subscription options with explicit acks (5 s ack wait) on STREAM.
+static void explicit_ack_options(jsSubOptions *so, const char *stream) {
+    jsSubOptions_Init(so);
+    so->Stream = stream;
+    so->Config.AckPolicy = js_AckExplicit;
+    so->Config.AckWait = (5LL * 1000000000LL);
+}
+
 static void print_deliveries(const struct record *r) {
     printf("\"deliveries\":[");
     for (int i = 0; i < r->n; i++)
@@ -187,7 +145,7 @@ static void print_info(jsConsumerInfo *ci, natsStatus s) {
         return;
     }
     printf(",\"info\":{\"name\":");
-    json_str(ci->Name, ci->Name ? (int)strlen(ci->Name) : 0);
+    nc_json_str(ci->Name, ci->Name ? (int)strlen(ci->Name) : 0);
     printf(",\"num_ack_pending\":%" PRId64 ",\"ack_floor_stream\":%" PRIu64
            ",\"ack_floor_consumer\":%" PRIu64 ",\"delivered_stream\":%" PRIu64
            ",\"delivered_consumer\":%" PRIu64 ",\"num_pending\":%" PRIu64
@@ -199,7 +157,7 @@ static void print_info(jsConsumerInfo *ci, natsStatus s) {
            ci->Config && ci->Config->FlowControl ? "true" : "false",
            ci->Config ? ci->Config->Heartbeat : 0, ci->Config ? (int)ci->Config->AckPolicy : -1);
     const char *dg = ci->Config ? ci->Config->DeliverGroup : NULL;
-    json_str(dg, dg ? (int)strlen(dg) : 0);
+    nc_json_str(dg, dg ? (int)strlen(dg) : 0);
     printf("}");
 }
 
@@ -209,13 +167,10 @@ static int run_pull(const char *url, char **argv) {
     const char *stream = argv[0], *subject = argv[1], *durable = argv[3];
     int n = atoi(argv[2]), batch = atoi(argv[4]);
     rec.nak_seq = strtoull(argv[5], NULL, 10);
-    natsConnection *nc = connect_to(url);
-    jsCtx *js = js_of(nc);
+    natsConnection *nc = nc_connect(url);
+    jsCtx *js = nc_jetstream(nc, NULL);
     jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = stream;
-    so.Config.AckPolicy = js_AckExplicit;
-    so.Config.AckWait = (5LL * 1000000000LL);
+    explicit_ack_options(&so, stream);
     natsSubscription *sub = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_PullSubscribe(&sub, js, subject, durable, NULL, &so, &jerr);
@@ -269,15 +224,12 @@ static int run_push(const char *url, char **argv) {
     const char *stream = argv[0], *subject = argv[1], *durable = argv[3];
     int n = atoi(argv[2]);
     rec.nak_seq = strtoull(argv[4], NULL, 10);
-    natsConnection *nc = connect_to(url);
-    jsCtx *js = js_of(nc);
+    natsConnection *nc = nc_connect(url);
+    jsCtx *js = nc_jetstream(nc, NULL);
     jsSubOptions so;
-    jsSubOptions_Init(&so);
-    so.Stream = stream;
+    explicit_ack_options(&so, stream);
     so.ManualAck = true;
     so.Config.Durable = durable;
-    so.Config.AckPolicy = js_AckExplicit;
-    so.Config.AckWait = (5LL * 1000000000LL);
     natsSubscription *sub = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_Subscribe(&sub, js, subject, on_push, &rec, NULL, &so, &jerr);
@@ -340,14 +292,11 @@ static int run_queue(const char *url, char **argv) {
     for (int i = 0; i < nm; i++) {
         pthread_mutex_init(&members[i].mu, NULL);
         members[i].member = i;
-        conns[i] = connect_to(url);
-        jss[i] = js_of(conns[i]);
+        conns[i] = nc_connect(url);
+        jss[i] = nc_jetstream(conns[i], NULL);
         jsSubOptions so;
-        jsSubOptions_Init(&so);
-        so.Stream = stream;
+        explicit_ack_options(&so, stream);
         so.ManualAck = true;
-        so.Config.AckPolicy = js_AckExplicit;
-        so.Config.AckWait = (5LL * 1000000000LL);
         jsErrCode jerr = 0;
         so.Queue = queue; // the durable name defaults to the queue name
         natsStatus s = js_Subscribe(&subs[i], jss[i], filter, on_queue, &members[i], NULL, &so, &jerr);
@@ -358,7 +307,7 @@ static int run_queue(const char *url, char **argv) {
         }
         CHECK(natsConnection_Flush(conns[i])); // the SUB is in place before anything is sent
     }
-    natsConnection *pub = connect_to(url);
+    natsConnection *pub = nc_connect(url);
     for (int i = 1; i <= n; i++) {
         char subj[300], data[32];
         snprintf(subj, sizeof subj, "%s.%d", subject, i % 5);
@@ -426,8 +375,8 @@ static void on_ordered(natsConnection *nc, natsSubscription *sub, natsMsg *m, vo
 static int run_ordered(const char *url, char **argv) {
     const char *stream = argv[0], *subject = argv[1];
     int n = atoi(argv[2]), live = atoi(argv[3]);
-    natsConnection *nc = connect_to(url);
-    jsCtx *js = js_of(nc);
+    natsConnection *nc = nc_connect(url);
+    jsCtx *js = nc_jetstream(nc, NULL);
     jsSubOptions so;
     jsSubOptions_Init(&so);
     so.Stream = stream;
@@ -443,7 +392,7 @@ static int run_ordered(const char *url, char **argv) {
                natsStatus_GetText(s), (int)jerr);
         return 0;
     }
-    natsConnection *pub = connect_to(url);
+    natsConnection *pub = nc_connect(url);
     char subj[300];
     snprintf(subj, sizeof subj, "%s.live", subject);
     for (int i = 1; i <= live; i++) {
@@ -485,35 +434,17 @@ static int run_ordered(const char *url, char **argv) {
 
 // ---- kv -------------------------------------------------------------------------------
 
-static const char *op_name(kvOperation op) {
-    switch (op) {
-    case kvOp_Put:
-        return "PUT";
-    case kvOp_Delete:
-        return "DEL";
-    case kvOp_Purge:
-        return "PURGE";
-    default:
-        return "UNKNOWN";
-    }
-}
-
 static void print_entry(kvEntry *e) {
     printf("{\"key\":");
-    json_str(kvEntry_Key(e), (int)strlen(kvEntry_Key(e)));
+    nc_json_str(kvEntry_Key(e), (int)strlen(kvEntry_Key(e)));
     printf(",\"value\":");
-    json_str(kvEntry_Value(e), kvEntry_ValueLen(e));
+    nc_json_str(kvEntry_Value(e), kvEntry_ValueLen(e));
     printf(",\"revision\":%" PRIu64 ",\"delta\":%" PRIu64 ",\"op\":\"%s\"}", kvEntry_Revision(e),
-           kvEntry_Delta(e), op_name(kvEntry_Operation(e)));
+           kvEntry_Delta(e), nc_kv_op_name(kvEntry_Operation(e)));
 }
 
 static void step_begin(const char *step, natsStatus s) {
     printf("{\"step\":\"%s\",\"status\":\"%s\"", step, natsStatus_GetText(s));
-}
-
-static void step_end(void) {
-    printf("}\n");
-    fflush(stdout);
 }
 
 // Reads a watcher until its initial-values marker (a NULL entry) or a timeout; then, after
@@ -557,13 +488,13 @@ static void watch_step(const char *name, kvStore *kv, kvWatcher *w, natsStatus w
     } else {
         printf("null");
     }
-    step_end();
+    nc_end_line();
 }
 
 static int run_kv(const char *url, char **argv) {
     const char *bucket = argv[0];
-    natsConnection *nc = connect_to(url);
-    jsCtx *js = js_of(nc);
+    natsConnection *nc = nc_connect(url);
+    jsCtx *js = nc_jetstream(nc, NULL);
     kvConfig kc;
     kvConfig_Init(&kc);
     kc.Bucket = bucket;
@@ -571,7 +502,7 @@ static int run_kv(const char *url, char **argv) {
     kvStore *kv = NULL;
     natsStatus s = js_CreateKeyValue(&kv, js, &kc);
     step_begin("create_bucket", s);
-    step_end();
+    nc_end_line();
     if (kv == NULL) {
         printf("{\"step\":\"done\"}\n");
         return 0;
@@ -584,7 +515,7 @@ static int run_kv(const char *url, char **argv) {
     s = kvStore_Keys(&keys, kv, &wo);
     step_begin("keys_empty", s);
     printf(",\"count\":%d", keys.Count);
-    step_end();
+    nc_end_line();
     kvKeysList_Destroy(&keys);
 
     uint64_t rev = 0;
@@ -600,10 +531,10 @@ static int run_kv(const char *url, char **argv) {
     for (int i = 0; i < keys.Count; i++) {
         if (i)
             printf(",");
-        json_str(keys.Keys[i], (int)strlen(keys.Keys[i]));
+        nc_json_str(keys.Keys[i], (int)strlen(keys.Keys[i]));
     }
     printf("]");
-    step_end();
+    nc_end_line();
     kvKeysList_Destroy(&keys);
 
     const char *hist_keys[] = {"a", "b", "nope"};
@@ -619,7 +550,7 @@ static int run_kv(const char *url, char **argv) {
             print_entry(hl.Entries[i]);
         }
         printf("]");
-        step_end();
+        nc_end_line();
         kvEntryList_Destroy(&hl);
     }
 
@@ -647,7 +578,7 @@ static int run_kv(const char *url, char **argv) {
     kvStore_Destroy(kv);
     s = js_DeleteKeyValue(js, bucket);
     step_begin("delete_bucket", s);
-    step_end();
+    nc_end_line();
     printf("{\"step\":\"done\"}\n");
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);

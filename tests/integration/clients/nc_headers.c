@@ -13,46 +13,11 @@
 // "headers":null when the message had none), then
 //   {"reply":{"status":"NATS_OK","payload":"ok","headers":{"X-Resp":["42"]}},"received":4}
 // Exits 0 when the run completed, 2 on usage or connection errors.
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "nc_common.h"
 
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static natsConnection *connect_to(const char *url) {
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    CHECK(natsConnection_Connect(&nc, opts));
-    natsOptions_Destroy(opts);
-    return nc;
-}
-
+// Bytes above 0x7e pass through unescaped (as they always have in this client).
 static void print_json_string(const char *s, int len) {
-    putchar('"');
-    for (int i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
+    nc_json_bytes(s, len, false);
 }
 
 static int cmp_str(const void *a, const void *b) {
@@ -106,12 +71,9 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s URL SUBJECT\n", argv[0]);
-        return 2;
-    }
+    nc_require_args(argc, argv, 3, "URL SUBJECT");
     const char *url = argv[1], *subject = argv[2];
-    natsConnection *snc = connect_to(url), *pnc = connect_to(url);
+    natsConnection *snc = nc_connect(url), *pnc = nc_connect(url);
     natsSubscription *sub = NULL, *rsub = NULL;
     char req_subject[512];
     snprintf(req_subject, sizeof req_subject, "%s.req", subject);

@@ -15,69 +15,21 @@
 // Every step has "status" (the natsStatus name) and, for calls that report one,
 // "err_code" (the JetStream error code, 0 when none).
 // Exits 0 when the run completed (whatever the results), 2 on usage or connection errors.
-#include <nats/nats.h>
+#include "nc_common.h"
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
 
 #define ASYNC_COUNT 200
 
 static _Atomic uint64_t async_seq[ASYNC_COUNT];
 static atomic_int async_acked, async_errors, async_dups;
 
+// nc_status_name, plus the one status only this client reports.
 static const char *status_name(natsStatus s) {
-    switch (s) {
-    case NATS_OK:
-        return "NATS_OK";
-    case NATS_ERR:
-        return "NATS_ERR";
-    case NATS_NOT_FOUND:
-        return "NATS_NOT_FOUND";
-    case NATS_TIMEOUT:
-        return "NATS_TIMEOUT";
-    case NATS_NO_RESPONDERS:
-        return "NATS_NO_RESPONDERS";
-    case NATS_INVALID_ARG:
-        return "NATS_INVALID_ARG";
-    default:
-        return natsStatus_GetText(s);
-    }
-}
-
-// Prints `s` (n bytes) as a JSON string.
-static void json_str(const char *s, int n) {
-    putchar('"');
-    for (int i = 0; s != NULL && i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c > 0x7e)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
+    return s == NATS_INVALID_ARG ? "NATS_INVALID_ARG" : nc_status_name(s);
 }
 
 static void begin(const char *step, natsStatus s, jsErrCode ec) {
     printf("{\"step\":\"%s\",\"status\":\"%s\",\"err_code\":%d", step, status_name(s), (int)ec);
-}
-
-static void end(void) {
-    printf("}\n");
-    fflush(stdout);
 }
 
 static void field_str(const char *key, const char *val) {
@@ -85,7 +37,7 @@ static void field_str(const char *key, const char *val) {
     if (val == NULL)
         printf("null");
     else
-        json_str(val, (int)strlen(val));
+        nc_json_str(val, (int)strlen(val));
 }
 
 static void field_u64(const char *key, uint64_t v) {
@@ -98,7 +50,7 @@ static void msg_fields(natsMsg *m) {
         return;
     field_str("subject", natsMsg_GetSubject(m));
     printf(",\"data\":");
-    json_str(natsMsg_GetData(m), natsMsg_GetDataLength(m));
+    nc_json_str(natsMsg_GetData(m), natsMsg_GetDataLength(m));
     field_u64("seq", natsMsg_GetSequence(m));
     static const char *const keys[] = {"Nats-Stream", "Nats-Sequence", "Nats-Subject",
                                        "Nats-Time-Stamp", "Foo", NULL};
@@ -108,7 +60,7 @@ static void msg_fields(natsMsg *m) {
         const char *v = NULL;
         if (natsMsgHeader_Get(m, keys[i], &v) == NATS_OK && v != NULL) {
             printf("%s\"%s\":", first ? "" : ",", keys[i]);
-            json_str(v, (int)strlen(v));
+            nc_json_str(v, (int)strlen(v));
             first = false;
         }
     }
@@ -131,7 +83,7 @@ static void info_fields(jsStreamInfo *si) {
         for (int i = 0; i < si->State.Subjects->Count; i++) {
             jsStreamStateSubject *ss = &si->State.Subjects->List[i];
             printf("%s", i ? "," : "");
-            json_str(ss->Subject, (int)strlen(ss->Subject));
+            nc_json_str(ss->Subject, (int)strlen(ss->Subject));
             printf(":%llu", (unsigned long long)ss->Msgs);
         }
     printf("}");
@@ -172,7 +124,7 @@ static uint64_t publish_step(jsCtx *js, const char *step, const char *subj, cons
     } else {
         field_str("error", s != NATS_OK ? nats_GetLastError(NULL) : NULL);
     }
-    end();
+    nc_end_line();
     jsPubAck_Destroy(pa);
     return seq;
 }
@@ -186,7 +138,7 @@ static void info_step(jsCtx *js, const char *step, const char *stream, const cha
     natsStatus s = js_GetStreamInfo(&si, js, stream, &o, &ec);
     begin(step, s, ec);
     info_fields(si);
-    end();
+    nc_end_line();
     jsStreamInfo_Destroy(si);
 }
 
@@ -201,7 +153,7 @@ static void direct_step(jsCtx *js, const char *step, const char *stream, uint64_
     natsStatus s = js_DirectGetMsg(&m, js, stream, NULL, &dg);
     begin(step, s, 0);
     msg_fields(m);
-    end();
+    nc_end_line();
     natsMsg_Destroy(m);
 }
 
@@ -219,20 +171,12 @@ int main(int argc, char **argv) {
     snprintf(subj_new, sizeof subj_new, "%s.new", prefix);
     snprintf(subj_id, sizeof subj_id, "%s.id", prefix);
 
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    jsCtx *js = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    CHECK(natsConnection_Connect(&nc, opts));
+    natsConnection *nc = nc_connect(url);
     jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = 5000;
+    nc_js_options_init(&jo);
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.MaxPending = 64;
-    CHECK(natsConnection_JetStream(&js, nc, &jo));
+    jsCtx *js = nc_jetstream(nc, &jo);
 
     // -- stream creation ---------------------------------------------------------------
     const char *subjects[] = {all};
@@ -248,7 +192,7 @@ int main(int argc, char **argv) {
     natsStatus s = js_AddStream(&si, js, &cfg, NULL, &ec);
     begin("add", s, ec);
     info_fields(si);
-    end();
+    nc_end_line();
     jsStreamInfo_Destroy(si);
     si = NULL;
 
@@ -256,7 +200,7 @@ int main(int argc, char **argv) {
     s = js_AddStream(&si, js, &cfg, NULL, &ec);
     begin("add_same", s, ec);
     info_fields(si);
-    end();
+    nc_end_line();
     jsStreamInfo_Destroy(si);
     si = NULL;
 
@@ -265,7 +209,7 @@ int main(int argc, char **argv) {
     ec = 0;
     s = js_AddStream(&si, js, &other, NULL, &ec);
     begin("add_different", s, ec);
-    end();
+    nc_end_line();
     jsStreamInfo_Destroy(si);
     si = NULL;
 
@@ -276,10 +220,10 @@ int main(int argc, char **argv) {
     printf(",\"names\":[");
     for (int i = 0; names != NULL && i < names->Count; i++) {
         printf("%s", i ? "," : "");
-        json_str(names->List[i], (int)strlen(names->List[i]));
+        nc_json_str(names->List[i], (int)strlen(names->List[i]));
     }
     printf("]");
-    end();
+    nc_end_line();
     jsStreamNamesList_Destroy(names);
 
     // -- synchronous publishes: m0..m5 alternating on .a and .b: seqs 1..6 ----------------
@@ -294,7 +238,7 @@ int main(int argc, char **argv) {
         jsPubAck_Destroy(pa);
     }
     printf("]");
-    end();
+    nc_end_line();
 
     // -- asynchronous publishes: a0..a199 on .async ---------------------------------------
     int async_sent = 0;
@@ -318,7 +262,7 @@ int main(int argc, char **argv) {
            in_order ? "true" : "false");
     field_u64("first", atomic_load(&async_seq[0]));
     field_u64("last", atomic_load(&async_seq[ASYNC_COUNT - 1]));
-    end();
+    nc_end_line();
     // The stream now holds seqs 1..6 (m0..m5) and 7..206 (a0..a199).
 
     // -- reads ----------------------------------------------------------------------------
@@ -327,14 +271,14 @@ int main(int argc, char **argv) {
     s = js_GetMsg(&m, js, stream, 2, NULL, &ec);
     begin("get", s, ec);
     msg_fields(m);
-    end();
+    nc_end_line();
     natsMsg_Destroy(m);
     m = NULL;
 
     ec = 0;
     s = js_GetMsg(&m, js, stream, 100000, NULL, &ec);
     begin("get_missing", s, ec);
-    end();
+    nc_end_line();
     natsMsg_Destroy(m);
     m = NULL;
 
@@ -342,7 +286,7 @@ int main(int argc, char **argv) {
     s = js_GetLastMsg(&m, js, stream, subj_a, NULL, &ec);
     begin("get_last", s, ec);
     msg_fields(m);
-    end();
+    nc_end_line();
     natsMsg_Destroy(m);
     m = NULL;
 
@@ -389,19 +333,19 @@ int main(int argc, char **argv) {
     ec = 0;
     s = js_DeleteMsg(js, stream, 1, NULL, &ec);
     begin("delete_msg", s, ec);
-    end();
+    nc_end_line();
 
     ec = 0;
     s = js_GetMsg(&m, js, stream, 1, NULL, &ec);
     begin("get_deleted", s, ec);
-    end();
+    nc_end_line();
     natsMsg_Destroy(m);
     m = NULL;
 
     ec = 0;
     s = js_DeleteMsg(js, stream, 100000, NULL, &ec);
     begin("delete_msg_missing", s, ec);
-    end();
+    nc_end_line();
 
     info_step(js, "info_after_delete", stream, NULL);
 
@@ -411,25 +355,24 @@ int main(int argc, char **argv) {
     ec = 0;
     s = js_PurgeStream(js, stream, &o, &ec);
     begin("purge_subject", s, ec);
-    end();
+    nc_end_line();
     info_step(js, "info_after_purge_subject", stream, all);
 
     ec = 0;
     s = js_PurgeStream(js, stream, NULL, &ec);
     begin("purge_all", s, ec);
-    end();
+    nc_end_line();
     info_step(js, "info_after_purge", stream, NULL);
 
     ec = 0;
     s = js_DeleteStream(js, stream, NULL, &ec);
     begin("delete_stream", s, ec);
-    end();
+    nc_end_line();
     info_step(js, "info_deleted", stream, NULL);
 
     printf("{\"step\":\"done\"}\n");
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
-    natsOptions_Destroy(opts);
     nats_Close();
     return 0;
 }

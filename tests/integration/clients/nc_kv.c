@@ -11,77 +11,14 @@
 // Each step has "status" (the natsStatus name) and, when it is NATS_ERR, "error" (the
 // text of nats_GetLastError). Exits 0 when the run completed, 2 on usage or connection
 // errors.
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static const char *status_name(natsStatus s) {
-    switch (s) {
-    case NATS_OK:
-        return "NATS_OK";
-    case NATS_ERR:
-        return "NATS_ERR";
-    case NATS_NOT_FOUND:
-        return "NATS_NOT_FOUND";
-    case NATS_TIMEOUT:
-        return "NATS_TIMEOUT";
-    case NATS_NO_RESPONDERS:
-        return "NATS_NO_RESPONDERS";
-    default:
-        return natsStatus_GetText(s);
-    }
-}
-
-static void json_str(const char *s, int n) {
-    putchar('"');
-    for (int i = 0; s != NULL && i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c > 0x7e)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
+#include "nc_common.h"
 
 static void step(const char *name, natsStatus s) {
-    printf("{\"step\":\"%s\",\"status\":\"%s\"", name, status_name(s));
+    printf("{\"step\":\"%s\",\"status\":\"%s\"", name, nc_status_name(s));
     if (s == NATS_ERR) {
         const char *err = nats_GetLastError(NULL);
         printf(",\"error\":");
-        json_str(err, err ? (int)strlen(err) : 0);
-    }
-}
-
-static void end(void) {
-    printf("}\n");
-    fflush(stdout);
-}
-
-static const char *op_name(kvOperation op) {
-    switch (op) {
-    case kvOp_Put:
-        return "PUT";
-    case kvOp_Delete:
-        return "DEL";
-    case kvOp_Purge:
-        return "PURGE";
-    default:
-        return "UNKNOWN";
+        nc_json_str(err, err ? (int)strlen(err) : 0);
     }
 }
 
@@ -89,11 +26,11 @@ static void entry_fields(kvEntry *e) {
     if (e == NULL)
         return;
     printf(",\"key\":");
-    json_str(kvEntry_Key(e), (int)strlen(kvEntry_Key(e)));
+    nc_json_str(kvEntry_Key(e), (int)strlen(kvEntry_Key(e)));
     printf(",\"value\":");
-    json_str(kvEntry_Value(e), kvEntry_ValueLen(e));
+    nc_json_str(kvEntry_Value(e), kvEntry_ValueLen(e));
     printf(",\"revision\":%llu,\"op\":\"%s\"", (unsigned long long)kvEntry_Revision(e),
-           op_name(kvEntry_Operation(e)));
+           nc_kv_op_name(kvEntry_Operation(e)));
 }
 
 static void get_step(kvStore *kv, const char *name, const char *key) {
@@ -101,14 +38,14 @@ static void get_step(kvStore *kv, const char *name, const char *key) {
     natsStatus s = kvStore_Get(&e, kv, key);
     step(name, s);
     entry_fields(e);
-    end();
+    nc_end_line();
     kvEntry_Destroy(e);
 }
 
 static uint64_t rev_step(const char *name, natsStatus s, uint64_t rev) {
     step(name, s);
     printf(",\"revision\":%llu", (unsigned long long)(s == NATS_OK ? rev : 0));
-    end();
+    nc_end_line();
     return s == NATS_OK ? rev : 0;
 }
 
@@ -118,18 +55,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *url = argv[1], *bucket = argv[2];
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    jsCtx *js = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    CHECK(natsConnection_Connect(&nc, opts));
-    jsOptions jo;
-    jsOptions_Init(&jo);
-    jo.Wait = 5000;
-    CHECK(natsConnection_JetStream(&js, nc, &jo));
+    natsConnection *nc = nc_connect(url);
+    jsCtx *js = nc_jetstream(nc, NULL);
 
     kvConfig kc;
     kvConfig_Init(&kc);
@@ -140,7 +67,7 @@ int main(int argc, char **argv) {
     step("create_bucket", s);
     if (kv != NULL)
         printf(",\"bucket\":\"%s\"", kvStore_Bucket(kv));
-    end();
+    nc_end_line();
     if (kv == NULL) {
         printf("{\"step\":\"done\"}\n");
         return 0;
@@ -158,13 +85,13 @@ int main(int argc, char **argv) {
     s = kvStore_GetRevision(&e, kv, "k1", put2_rev);
     step("get_revision", s);
     entry_fields(e);
-    end();
+    nc_end_line();
     kvEntry_Destroy(e);
     e = NULL;
     s = kvStore_GetRevision(&e, kv, "k1", put_rev); // history 1: replaced by put_again
     step("get_old_revision", s);
     entry_fields(e);
-    end();
+    nc_end_line();
     kvEntry_Destroy(e);
     e = NULL;
 
@@ -180,7 +107,7 @@ int main(int argc, char **argv) {
 
     s = kvStore_Delete(kv, "k1");
     step("delete", s);
-    end();
+    nc_end_line();
     get_step(kv, "get_deleted", "k1");
     s = kvStore_CreateString(&rev, kv, "k1", "reborn");
     rev_step("create_after_delete", s, rev);
@@ -188,7 +115,7 @@ int main(int argc, char **argv) {
 
     s = kvStore_Purge(kv, "k2", NULL);
     step("purge", s);
-    end();
+    nc_end_line();
     get_step(kv, "get_purged", "k2");
 
     kvStatus *st = NULL;
@@ -199,18 +126,17 @@ int main(int argc, char **argv) {
                kvStatus_Bucket(st), (unsigned long long)kvStatus_Values(st),
                (long long)kvStatus_History(st), (long long)kvStatus_TTL(st),
                (long long)kvStatus_Replicas(st));
-    end();
+    nc_end_line();
     kvStatus_Destroy(st);
 
     kvStore_Destroy(kv);
     s = js_DeleteKeyValue(js, bucket);
     step("delete_bucket", s);
-    end();
+    nc_end_line();
 
     printf("{\"step\":\"done\"}\n");
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
-    natsOptions_Destroy(opts);
     nats_Close();
     return 0;
 }

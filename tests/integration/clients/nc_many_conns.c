@@ -9,30 +9,7 @@
 //    "ms":T}
 // Exits 0 when the run completed (whatever the counts), 2 on usage errors or when a
 // connection could not be made (the JSON line is printed first in that case too).
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static natsOptions *make_opts(const char *url) {
-    natsOptions *opts = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    return opts;
-}
+#include "nc_common.h"
 
 static int cmp_u64(const void *a, const void *b) {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -40,18 +17,11 @@ static int cmp_u64(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s URL PREFIX COUNT\n", argv[0]);
-        return 2;
-    }
+    nc_require_args(argc, argv, 4, "URL PREFIX COUNT");
     const char *url = argv[1], *prefix = argv[2];
-    long count = strtol(argv[3], NULL, 10);
-    if (count < 1) {
-        fprintf(stderr, "bad COUNT\n");
-        return 2;
-    }
+    long count = nc_positive_count(argv[3]);
     int64_t t0 = nats_Now();
-    natsOptions *opts = make_opts(url);
+    natsOptions *opts = nc_options(url);
     natsConnection **conns = calloc((size_t)count, sizeof *conns);
     natsSubscription **own = calloc((size_t)count, sizeof *own);
     natsSubscription **all = calloc((size_t)count, sizeof *all);

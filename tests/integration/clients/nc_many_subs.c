@@ -7,47 +7,14 @@
 // own message, and the wildcard one all COUNT. Prints one JSON line:
 //   {"subs":N,"received":N,"wrong":0,"missing":0,"extra":0,"wildcard":N,"ms":T}
 // Exits 0 when the run completed (whatever the counts), 2 on usage or connection errors.
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static natsConnection *connect_to(const char *url) {
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    CHECK(natsConnection_Connect(&nc, opts));
-    natsOptions_Destroy(opts);
-    return nc;
-}
+#include "nc_common.h"
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s URL PREFIX COUNT\n", argv[0]);
-        return 2;
-    }
+    nc_require_args(argc, argv, 4, "URL PREFIX COUNT");
     const char *url = argv[1], *prefix = argv[2];
-    long count = strtol(argv[3], NULL, 10);
-    if (count < 1) {
-        fprintf(stderr, "bad COUNT\n");
-        return 2;
-    }
+    long count = nc_positive_count(argv[3]);
     int64_t t0 = nats_Now();
-    natsConnection *snc = connect_to(url), *pnc = connect_to(url);
+    natsConnection *snc = nc_connect(url), *pnc = nc_connect(url);
     natsSubscription **subs = calloc((size_t)count, sizeof *subs);
     natsSubscription *wild = NULL;
     if (subs == NULL)

@@ -9,21 +9,7 @@
 //    "bytes":N*SIZE}
 // WAIT_MS (default 5000) bounds the wait for each next message.
 // Exits 0 when the run completed (whatever the counts), 2 on usage or connection errors.
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
+#include "nc_common.h"
 
 static void fill(char *buf, long size, long i) {
     long j = 0;
@@ -37,23 +23,8 @@ static void fill(char *buf, long size, long i) {
         buf[j] = (char)('a' + (i + j) % 26);
 }
 
-static natsConnection *connect_to(const char *url) {
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    CHECK(natsConnection_Connect(&nc, opts));
-    natsOptions_Destroy(opts);
-    return nc;
-}
-
 int main(int argc, char **argv) {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s URL PUB_SUBJECT COUNT SIZE [SUB_SUBJECT [WAIT_MS]]\n", argv[0]);
-        return 2;
-    }
+    nc_require_args(argc, argv, 5, "URL PUB_SUBJECT COUNT SIZE [SUB_SUBJECT [WAIT_MS]]");
     const char *url = argv[1], *subject = argv[2];
     long count = strtol(argv[3], NULL, 10), size = strtol(argv[4], NULL, 10);
     const char *sub_subject = argc > 5 ? argv[5] : subject;
@@ -63,7 +34,7 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    natsConnection *snc = connect_to(url), *pnc = connect_to(url);
+    natsConnection *snc = nc_connect(url), *pnc = nc_connect(url);
     natsSubscription *sub = NULL;
     CHECK(natsConnection_SubscribeSync(&sub, snc, sub_subject));
     CHECK(natsSubscription_SetPendingLimits(sub, -1, -1));

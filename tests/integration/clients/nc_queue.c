@@ -9,39 +9,10 @@
 //   {"groups":G,"members":K,"count":N,"per_group":[{"counts":[..K..],"total":N,
 //     "duplicates":0,"missing":0,"out_of_range":0}, ...]}
 // Exits 0 when the run completed (whatever the counts), 2 on usage or connection errors.
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
-
-static natsConnection *connect_to(const char *url) {
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
-    CHECK(natsConnection_Connect(&nc, opts));
-    natsOptions_Destroy(opts);
-    return nc;
-}
+#include "nc_common.h"
 
 int main(int argc, char **argv) {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s URL SUBJECT MEMBERS COUNT [GROUPS]\n", argv[0]);
-        return 2;
-    }
+    nc_require_args(argc, argv, 5, "URL SUBJECT MEMBERS COUNT [GROUPS]");
     const char *url = argv[1], *subject = argv[2];
     int members = atoi(argv[3]);
     long count = strtol(argv[4], NULL, 10);
@@ -64,14 +35,14 @@ int main(int argc, char **argv) {
         snprintf(queue, sizeof queue, "g%d", g);
         for (int m = 0; m < members; m++) {
             int k = g * members + m;
-            conns[k] = connect_to(url);
+            conns[k] = nc_connect(url);
             CHECK(natsConnection_QueueSubscribeSync(&subs[k], conns[k], subject, queue));
             CHECK(natsSubscription_SetPendingLimits(subs[k], -1, -1));
             CHECK(natsConnection_FlushTimeout(conns[k], 5000));
         }
     }
 
-    natsConnection *pnc = connect_to(url);
+    natsConnection *pnc = nc_connect(url);
     for (long i = 0; i < count; i++) {
         char buf[32];
         int len = snprintf(buf, sizeof buf, "%ld", i);

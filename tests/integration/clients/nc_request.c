@@ -10,22 +10,8 @@
 //   {"ok":N,"bad":0,"errors":0,"no_responders":"NATS_NO_RESPONDERS","no_responders_ms":T,
 //    "old_ok":M,"old_bad":0,"old_no_responders":"NATS_NO_RESPONDERS","served":N+M}
 // Exits 0 when the run completed (whatever the results), 2 on usage or connection errors.
-#include <nats/nats.h>
+#include "nc_common.h"
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CHECK(call)                                                                      \
-    do {                                                                                 \
-        natsStatus s_ = (call);                                                          \
-        if (s_ != NATS_OK) {                                                             \
-            fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call,                \
-                    natsStatus_GetText(s_));                                             \
-            nats_PrintLastErrorStack(stderr);                                            \
-            exit(2);                                                                     \
-        }                                                                                \
-    } while (0)
 
 static atomic_long served;
 
@@ -46,30 +32,10 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
 }
 
 static natsConnection *connect_to(const char *url, bool old_style) {
-    natsOptions *opts = NULL;
-    natsConnection *nc = NULL;
-    CHECK(natsOptions_Create(&opts));
-    CHECK(natsOptions_SetURL(opts, url));
-    CHECK(natsOptions_SetAllowReconnect(opts, false));
-    CHECK(natsOptions_SetTimeout(opts, 5000));
+    natsOptions *opts = nc_options(url);
     if (old_style)
         CHECK(natsOptions_UseOldRequestStyle(opts, true));
-    CHECK(natsConnection_Connect(&nc, opts));
-    natsOptions_Destroy(opts);
-    return nc;
-}
-
-static const char *status_name(natsStatus s) {
-    switch (s) {
-    case NATS_OK:
-        return "NATS_OK";
-    case NATS_NO_RESPONDERS:
-        return "NATS_NO_RESPONDERS";
-    case NATS_TIMEOUT:
-        return "NATS_TIMEOUT";
-    default:
-        return natsStatus_GetText(s);
-    }
+    return nc_connect_with(opts);
 }
 
 // Runs n requests on nc; returns the number answered correctly, counts bad answers and
@@ -111,10 +77,7 @@ static natsStatus no_responders(natsConnection *nc, const char *subject, int64_t
 }
 
 int main(int argc, char **argv) {
-    if (argc < 4) {
-        fprintf(stderr, "usage: %s URL SUBJECT COUNT\n", argv[0]);
-        return 2;
-    }
+    nc_require_args(argc, argv, 4, "URL SUBJECT COUNT");
     const char *url = argv[1], *subject = argv[2];
     long count = strtol(argv[3], NULL, 10);
     long old_count = count < 20 ? count : 20;
@@ -139,8 +102,8 @@ int main(int argc, char **argv) {
     printf("{\"ok\":%ld,\"bad\":%ld,\"errors\":%ld,\"no_responders\":\"%s\","
            "\"no_responders_ms\":%lld,\"old_ok\":%ld,\"old_bad\":%ld,\"old_errors\":%ld,"
            "\"old_no_responders\":\"%s\",\"old_no_responders_ms\":%lld,\"served\":%ld}\n",
-           ok, bad, errors, status_name(nr), (long long)nr_ms, old_ok, old_bad, old_errors,
-           status_name(onr), (long long)onr_ms, (long)atomic_load(&served));
+           ok, bad, errors, nc_status_name(nr), (long long)nr_ms, old_ok, old_bad, old_errors,
+           nc_status_name(onr), (long long)onr_ms, (long)atomic_load(&served));
     fflush(stdout);
 
     natsSubscription_Destroy(rsub);
