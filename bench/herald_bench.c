@@ -273,8 +273,12 @@ static int parse_dbl(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+int bench_sse_main(int argc, char **argv); /* bench_sse.c: HTTP Server-Sent Events fan-out */
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "ssefan") == 0)
+        return bench_sse_main(argc - 1, argv + 1);
     bopts o;
     memset(&o, 0, sizeof o);
     o.host = "127.0.0.1";
