@@ -8,6 +8,7 @@
  */
 #include <inttypes.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,8 +57,14 @@ static bool parse_time(const char *s, int64_t *out)
     } else if (*p != 'Z' && *p != 'z') {
         return false;
     }
-    time_t t = timegm(&tm);
-    *out = ((int64_t)t - offset) * 1000000000LL + frac;
+    /* Outside int64 nanoseconds (before 1677-09-21 or after 2262-04-11) saturate. */
+    int64_t sec = (int64_t)timegm(&tm) - offset;
+    if (sec > INT64_MAX / 1000000000LL - 1)
+        *out = INT64_MAX;
+    else if (sec < INT64_MIN / 1000000000LL + 1)
+        *out = INT64_MIN;
+    else
+        *out = sec * 1000000000LL + frac;
     return true;
 }
 

@@ -223,10 +223,16 @@ static int recover_from_checkpoint(struct hr_stream_store *s, const struct hr_ch
     if (rc == 0)
         rc = apply_tail(s, ck->last_seq + 1, floor, &tombs);
     free(tombs.v);
-    if (rc == 0 && s->nsegs && s->segs[s->nsegs - 1]->first_seq - 1 > s->last_seq)
-        s->last_seq = s->segs[s->nsegs - 1]->first_seq - 1;
-    if (rc == 0 && floor > s->last_seq + 1)
-        s->last_seq = floor - 1;
+    uint64_t last = s->last_seq;
+    if (s->nsegs && s->segs[s->nsegs - 1]->first_seq - 1 > last)
+        last = s->segs[s->nsegs - 1]->first_seq - 1;
+    if (floor > last + 1)
+        last = floor - 1;
+    /* L1: sequences the raise skips over are deletions, as recover_full's tail gap. */
+    for (uint64_t q = s->last_seq + 1; rc == 0 && s->msgs && q <= last; q++)
+        rc = hr_seqset_add(&s->deleted, q);
+    if (rc == 0)
+        s->last_seq = last;
     if (rc == 0 && s->msgs == 0)
         s->first_seq = s->last_seq + 1;
     return rc;
