@@ -14,6 +14,7 @@
  *   cli_pubsub.c    `pub` and `sub`.
  *   cli_reqreply.c  `req` and `reply`.
  *   cli_log.c       `log verify` and `log dump`: offline reading of heraldd's log files.
+ *   cli_dlq.c       `dlq replay`: dead letters back to their subjects, over JetStream.
  *
  * Contract:
  *   1. Exit status is one of HR_CLI_EXIT_*: 0 success, 1 runtime failure (connect, timeout,
@@ -66,6 +67,7 @@ enum {
     HR_CLI_CMD_REQ = 1u << 2,
     HR_CLI_CMD_REPLY = 1u << 3,
     HR_CLI_CMD_LOG = 1u << 4,
+    HR_CLI_CMD_DLQ = 1u << 5,
     HR_CLI_CMD_GLOBAL = 0xffu, /* accepted before the command name and by every command */
 };
 
@@ -114,6 +116,7 @@ extern const struct hr_cli_cmd hr_cli_cmd_sub;
 extern const struct hr_cli_cmd hr_cli_cmd_req;
 extern const struct hr_cli_cmd hr_cli_cmd_reply;
 extern const struct hr_cli_cmd hr_cli_cmd_log;
+extern const struct hr_cli_cmd hr_cli_cmd_dlq;
 
 /* --- cli_log.c ---------------------------------------------------------------------- */
 
@@ -123,6 +126,16 @@ int hr_cli_log_main(int argc, char **argv);
 
 /* The help of `herald log`. */
 void hr_cli_log_help(FILE *out);
+
+/* --- cli_dlq.c ---------------------------------------------------------------------- */
+
+/* `herald [GLOBAL-OPTION]... dlq ...`: argv as main()'s (argv[0] the program, the first
+ * non-option word "dlq"). Parses its own options (--keep, --limit, and --server, --timeout,
+ * -v, -h wherever they appear) and runs. Returns HR_CLI_EXIT_*. */
+int hr_cli_dlq_main(int argc, char **argv);
+
+/* The help of `herald dlq`. */
+void hr_cli_dlq_help(FILE *out);
 
 /* --- cli_options.c ------------------------------------------------------------------ */
 
