@@ -27,6 +27,7 @@
 #include "common/natshdr.h"
 #include "common/subject.h"
 #include "heads/http/http.h"
+#include "heads/http/ws_frame.h"
 #include "heads/nats/nats.h"
 #include "herald/stream.h"
 #include "server/server.h"
@@ -72,34 +73,6 @@ static ssize_t ws_send(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     return (ssize_t)len;
 }
 
-/* One unmasked server frame (RFC 6455 5.2) appended to `wire`. */
-static int ws_frame(struct hr_buf *wire, int opcode, const void *p, size_t n)
-{
-    unsigned char head[10];
-    size_t h = 2;
-    head[0] = (unsigned char)(0x80 | opcode);
-    if (n < 126) {
-        head[1] = (unsigned char)n;
-    } else if (n <= 0xFFFF) {
-        head[1] = 126;
-        head[2] = (unsigned char)(n >> 8);
-        head[3] = (unsigned char)n;
-        h = 4;
-    } else {
-        head[1] = 127;
-        for (int i = 0; i < 8; i++)
-            head[2 + i] = (unsigned char)((uint64_t)n >> (56 - 8 * i));
-        h = 10;
-    }
-    if (hr_buf_reserve(wire, h + n) != 0)
-        return -1;
-    memcpy(wire->data + wire->len, head, h);
-    if (n)
-        memcpy(wire->data + wire->len + h, p, n);
-    wire->len += h + n;
-    return 0;
-}
-
 static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *ud)
 {
     struct ws_filter *f = ud;
@@ -120,7 +93,7 @@ static int ws_output(struct hr_conn *c, const char *app, size_t len, struct hr_b
     while (p < end) {
         const char *nl = f->text ? memchr(p, '\n', (size_t)(end - p)) : NULL;
         const char *e = nl ? nl : end;
-        if (e > p && ws_frame(wire, f->text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, p, (size_t)(e - p)) != 0)
+        if (e > p && hr_ws_frame_encode(wire, f->text ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME, p, (size_t)(e - p)) != 0)
             return -1;
         p = nl ? nl + 1 : end;
     }
@@ -795,7 +768,7 @@ static void ws_tick(struct hr_conn *c, uint64_t now_ms)
     }
     w->pings_out++;
     w->last_ping_ms = now_ms;
-    if (ws_frame(&c->wire, WSLAY_PING, NULL, 0) == 0)
+    if (hr_ws_frame_encode(&c->wire, WSLAY_PING, NULL, 0) == 0)
         hr_conn_wire_ready(c);
 }
 
