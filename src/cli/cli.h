@@ -150,6 +150,9 @@ int hr_cli_opts_parse(struct hr_cli_opts *opts, int argc, char **argv,
 void hr_cli_help_print(FILE *out, const struct hr_cli_cmd *cmd,
                        const struct hr_cli_cmd *const *cmds, size_t ncmds);
 
+/* Digits only, no sign, no overflow, within [min, max]. */
+bool hr_cli_u64_parse(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
 /* "500ms", "2s", "1.5s", "1m", "1h", or plain (possibly fractional) seconds.
  * Returns 0 or -EINVAL (syntax, or outside [min_ms, max_ms]). */
 int hr_cli_duration_parse(const char *text, int64_t min_ms, int64_t max_ms, int64_t *out_ms);

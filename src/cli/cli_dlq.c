@@ -295,22 +295,6 @@ static bool stream_name_ok(const char *name)
     return true;
 }
 
-static bool u64_parse(const char *text, uint64_t min, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (*text == '\0')
-        return false;
-    for (const char *p = text; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static const char *env_nonempty(const char *name)
 {
     const char *v = getenv(name);
@@ -404,7 +388,7 @@ int hr_cli_dlq_main(int argc, char **argv)
                 return dlq_usage("invalid duration '%s' for --timeout (e.g. 500ms, 2s, 1m; at "
                                  "most 24h)",
                                  value);
-        } else if (!u64_parse(value, 1, DLQ_LIMIT_MAX, &a.limit)) {
+        } else if (!hr_cli_u64_parse(value, 1, DLQ_LIMIT_MAX, &a.limit)) {
             return dlq_usage("invalid count '%s' for --limit (want 1..1000000000000)", value);
         }
     }

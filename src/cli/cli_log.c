@@ -1214,23 +1214,6 @@ static int log_usage(const char *fmt, ...)
     return HR_CLI_EXIT_USAGE;
 }
 
-/* Digits only, no overflow, in [min, max]. */
-static bool u64_parse(const char *text, uint64_t min, uint64_t max, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (*text == '\0')
-        return false;
-    for (const char *p = text; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    if (v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
 static int args_finish(struct log_args *a, const char *sub, bool dump_only_opt)
 {
     if (sub == NULL)
@@ -1301,11 +1284,11 @@ int hr_cli_log_main(int argc, char **argv)
                 return log_usage("invalid stream name '%s'", value);
             a.stream = value;
         } else if (is_from) {
-            if (!u64_parse(value, 0, UINT64_MAX, &a.from))
+            if (!hr_cli_u64_parse(value, 0, UINT64_MAX, &a.from))
                 return log_usage("invalid sequence '%s' for --from", value);
             dump_only_opt = true;
         } else {
-            if (!u64_parse(value, 1, UINT64_C(1000000000000), &a.limit))
+            if (!hr_cli_u64_parse(value, 1, UINT64_C(1000000000000), &a.limit))
                 return log_usage("invalid count '%s' for --limit (want 1..1000000000000)", value);
             dump_only_opt = true;
         }

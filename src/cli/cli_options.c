@@ -165,6 +165,22 @@ void hr_cli_help_print(FILE *out, const struct hr_cli_cmd *cmd,
 
 /* --- values ---------------------------------------------------------------------------- */
 
+bool hr_cli_u64_parse(const char *text, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (*text == '\0')
+        return false;
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    if (v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
 int hr_cli_duration_parse(const char *text, int64_t min_ms, int64_t max_ms, int64_t *out_ms)
 {
     const char *p = text;
