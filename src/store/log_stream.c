@@ -792,16 +792,28 @@ static int log_scan_headers(struct hr_stream_store *s, uint64_t seq,
         seq = s->first_seq;
     if (s->msgs == 0 || seq > s->last_seq)
         return 0;
+    /* Records are peeked (fixed header, no CRC); only messages with headers are read
+     * whole and CRC-checked: most streams carry few headers, and this runs at start-up. */
     struct hr_log_iter it;
     hr_log_iter_init(&it, s, seq);
-    struct hr_record rec;
-    size_t size;
-    int rc;
-    while ((rc = hr_log_iter_next(&it, &rec, &size)) == 1) {
-        if (rec.seq < seq || !rec.hdr_len || !hr_log_is_live(s, rec.seq))
+    int rc = 0;
+    while (rc == 0 && it.seg_index < s->nsegs) {
+        struct hr_segment *seg = s->segs[it.seg_index];
+        if (it.off >= seg->size) {
+            it.seg_index++;
+            it.off = HR_SEG_HEADER_SIZE;
             continue;
-        if ((rc = cb(arg, rec.seq, rec.ts_ns, rec.hdr, rec.hdr_len)) != 0)
+        }
+        struct hr_record rec;
+        size_t size;
+        if ((rc = hr_seg_peek_record(s, seg, it.off, &rec, &size)) != 0)
             break;
+        if (rec.type == HR_REC_MSG && rec.hdr_len && rec.seq >= seq && hr_log_is_live(s, rec.seq)) {
+            rc = hr_seg_read_record(s, seg, it.off, &it.buf, &rec, &size);
+            if (rc == 0)
+                rc = cb(arg, rec.seq, rec.ts_ns, rec.hdr, rec.hdr_len);
+        }
+        it.off += size;
     }
     hr_log_iter_cleanup(&it);
     return rc;
