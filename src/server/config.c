@@ -38,6 +38,9 @@ static const struct option_def options[] = {
     {"http_port", "m http", T_INT, "8080", -1, 65535,
      "HTTP port: REST, long-poll, SSE, WebSocket, monitoring (0: off, -1: any free port)",
      OFF(http_port)},
+    {"http_allowed_origins", "http.allowed_origins", T_STRING, "*", 0, 0,
+     "browser origins allowed to use the HTTP API (CORS): * for any, or a comma-separated"
+     " list such as https://app.example.com,http://localhost:3000", OFF(http_allowed_origins)},
     {"server_name", "n name", T_STRING, "", 0, 0, "server name (default: the server id)",
      OFF(server_name)},
     {"jetstream", "js", T_BOOL, "true", 0, 0, "enable streams and the JetStream API",

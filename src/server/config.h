@@ -20,6 +20,7 @@ struct hr_config {
     char *addr;
     int64_t port;
     int64_t http_port;
+    char *http_allowed_origins;
     char *server_name;
     bool jetstream;
     char *sync;

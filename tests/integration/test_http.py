@@ -853,6 +853,28 @@ def test_cors(http, server):
         assert r.status == 200 and "access-control-allow-origin" not in r.headers
 
 
+def test_cors_allow_list(server_factory):
+    """With http_allowed_origins set, only the listed origins get Access-Control-Allow-Origin
+    (simple requests, preflights and event streams alike); others are served without it, so
+    a browser withholds the answer from their pages."""
+    srv = server_factory(["--http_allowed_origins", "https://app.example, http://localhost:3000"])
+    url = srv.http_url
+    for origin in ("https://app.example", "http://localhost:3000"):
+        r = requests.get(url + "/healthz", headers={"Origin": origin}, timeout=5)
+        assert r.headers.get("Access-Control-Allow-Origin") == origin, (origin, r.headers)
+    for origin in ("https://evil.example", "https://app.example.evil", "https://app.exampl", "*"):
+        r = requests.get(url + "/healthz", headers={"Origin": origin}, timeout=5)
+        assert r.status_code == 200 and "Access-Control-Allow-Origin" not in r.headers, origin
+        r = requests.options(url + "/v1/publish/x", headers={"Origin": origin,
+                                                             "Access-Control-Request-Method": "POST"},
+                             timeout=5)
+        assert "Access-Control-Allow-Origin" not in r.headers, origin
+    r = requests.options(url + "/v1/publish/x", headers={"Origin": "https://app.example",
+                                                         "Access-Control-Request-Method": "POST"},
+                         timeout=5)
+    assert r.status_code == 204 and r.headers["Access-Control-Allow-Origin"] == "https://app.example"
+
+
 def test_slowloris_gets_408_and_others_are_served_meanwhile(server):
     """A head must be complete within 10 s of its first byte (HEADER_TIMEOUT_MS), whether
     the client goes silent or trickles a byte a second; the server ticks once a second, so

@@ -177,12 +177,26 @@ void hr_http_api(struct hr_http_client *h, const char *subject, json_t *body, hr
 
 /* ---- the read loop ---------------------------------------------------------------------- */
 
+/* CORS: `http_allowed_origins` is "*" (any origin: the API carries no cookies or ambient
+ * credentials, and the server listens on the loopback address by default) or a comma-
+ * separated list of exact origins. A refused origin gets no Access-Control-Allow-Origin,
+ * so the browser withholds the answer. */
 static bool origin_allowed(const struct hr_config *cfg, struct hr_slice origin)
 {
-    (void)cfg;
-    /* Any origin may read and write through the API: it carries no cookies or ambient
-     * credentials, and the server listens on the loopback address by default. */
-    return origin.len > 0 && origin.len < 256;
+    if (origin.len == 0 || origin.len >= 256)
+        return false;
+    const char *list = cfg->http_allowed_origins;
+    while (*list) {
+        while (*list == ' ' || *list == ',')
+            list++;
+        size_t n = strcspn(list, ", ");
+        if (n == 1 && list[0] == '*')
+            return true;
+        if (n && n == origin.len && memcmp(list, origin.ptr, n) == 0)
+            return true;
+        list += n;
+    }
+    return false;
 }
 
 static size_t fail(struct hr_http_client *h, enum hr_http_error e, size_t len)
