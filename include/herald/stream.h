@@ -138,10 +138,21 @@ int herald_stream_purge(struct herald_stream *s, const char *filter, uint64_t up
 int herald_stream_subjects(struct herald_stream *s, const char *filter,
                            int (*cb)(void *arg, const char *subject, uint64_t msgs), void *arg);
 
+/* Group-commit latency buckets for the fsync histogram: upper bounds in microseconds. */
+#define HERALD_FSYNC_BUCKETS 12
+static inline uint32_t herald_fsync_bucket_us(size_t i)
+{
+    static const uint32_t le[HERALD_FSYNC_BUCKETS] = {100,   250,   500,    1000,   2500,   5000,
+                                                      10000, 25000, 50000, 100000, 250000, 1000000};
+    return le[i];
+}
+
 struct herald_store_stats {
     uint64_t fsyncs;         /* fdatasync calls made by group commits */
     uint64_t fsync_batches;  /* group commits */
     uint64_t fsync_ns_total; /* time spent in them */
+    /* group commits per latency bucket (not cumulative); the last counts the slower ones */
+    uint64_t fsync_buckets[HERALD_FSYNC_BUCKETS + 1];
 };
 /* Fills `out`; HERALD_ENOTFOUND when the engine has no store. */
 int herald_engine_store_stats(struct herald_engine *e, struct herald_store_stats *out);

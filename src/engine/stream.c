@@ -1026,6 +1026,6 @@ int herald_engine_store_stats(struct herald_engine *e, struct herald_store_stats
 {
     if (!e->store)
         return HERALD_ENOTFOUND;
-    ops(e)->sync_stats(e->store, &out->fsyncs, &out->fsync_batches, &out->fsync_ns_total);
+    ops(e)->sync_stats(e->store, out);
     return 0;
 }

@@ -37,6 +37,7 @@
 
 #include "common/buf.h"
 #include "common/map.h"
+#include "herald/stream.h"
 #include "store/io.h"
 #include "store/record.h"
 #include "store/store.h"
@@ -162,6 +163,7 @@ struct hr_log_store {
     struct hr_fd_grave *grave;
     bool fsync_failed;
     uint64_t fsyncs, fsync_ns_total, sync_batches;
+    uint64_t fsync_buckets[HERALD_FSYNC_BUCKETS + 1]; /* per group commit, by latency */
     int handles_open; /* loop handles not yet closed; the last close callback frees us */
 };
 
@@ -254,7 +256,7 @@ int hr_clog_list(struct hr_stream_store *s, int (*cb)(void *arg, const char *nam
 int hr_log_sync_start(struct hr_log_store *ls);
 void hr_log_sync_stop(struct hr_log_store *ls);
 void hr_log_flush(struct hr_store *st, hr_store_flush_cb cb, void *arg);
-void hr_log_sync_stats(struct hr_store *st, uint64_t *fsyncs, uint64_t *batches, uint64_t *ns);
+void hr_log_sync_stats(struct hr_store *st, struct herald_store_stats *out);
 void hr_log_retire_fd(struct hr_log_store *ls, struct hr_io *io, int fd);
 
 #endif

@@ -49,7 +49,12 @@ static void *sync_thread(void *arg)
         pthread_mutex_lock(&ls->mu);
         ls->fsyncs += n;
         ls->sync_batches++;
-        ls->fsync_ns_total += (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+        uint64_t ns = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+        ls->fsync_ns_total += ns;
+        size_t b = 0;
+        while (b < HERALD_FSYNC_BUCKETS && ns > (uint64_t)herald_fsync_bucket_us(b) * 1000)
+            b++;
+        ls->fsync_buckets[b]++;
         ls->sync_result = result;
         ls->sync_done = true;
         uv_async_send(&ls->async);
@@ -301,14 +306,15 @@ void hr_log_sync_stop(struct hr_log_store *ls)
     pthread_cond_destroy(&ls->cv);
 }
 
-void hr_log_sync_stats(struct hr_store *st, uint64_t *fsyncs, uint64_t *batches, uint64_t *ns)
+void hr_log_sync_stats(struct hr_store *st, struct herald_store_stats *out)
 {
     struct hr_log_store *ls = (struct hr_log_store *)st;
     if (ls->thread_started)
         pthread_mutex_lock(&ls->mu);
-    *fsyncs = ls->fsyncs;
-    *batches = ls->sync_batches;
-    *ns = ls->fsync_ns_total;
+    out->fsyncs = ls->fsyncs;
+    out->fsync_batches = ls->sync_batches;
+    out->fsync_ns_total = ls->fsync_ns_total;
+    memcpy(out->fsync_buckets, ls->fsync_buckets, sizeof out->fsync_buckets);
     if (ls->thread_started)
         pthread_mutex_unlock(&ls->mu);
 }

@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+struct herald_store_stats; /* herald/stream.h */
+
 struct hr_store;
 struct hr_stream_store;
 struct hr_consumer_log;
@@ -147,7 +149,7 @@ struct hr_store_ops {
     /* S5. */
     void (*flush)(struct hr_store *st, hr_store_flush_cb cb, void *arg);
     /* Group-commit counters: fdatasync calls, commits, and the time they took. */
-    void (*sync_stats)(struct hr_store *st, uint64_t *fsyncs, uint64_t *batches, uint64_t *ns);
+    void (*sync_stats)(struct hr_store *st, struct herald_store_stats *out);
     /* Syncs, runs every waiting flush callback, closes all streams. The store's loop
      * handles close asynchronously: run the loop afterwards (before uv_loop_close())
      * so their close callbacks release the rest of the store. */

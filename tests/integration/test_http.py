@@ -647,6 +647,14 @@ def test_monitoring_endpoints(server, http):
     assert samples["herald_connections"] >= 1
     assert samples[f'herald_stream_messages{{stream="{name}"}}'] == 1
     assert samples[f'herald_stream_last_seq{{stream="{name}"}}'] == 1
+    # the group-commit fsync histogram: cumulative buckets ending in +Inf == _count >= 1
+    # (the publish above was synced: file storage, sync=always)
+    buckets = [(k, v) for k, v in samples.items() if k.startswith("herald_store_fsync_seconds_bucket")]
+    assert len(buckets) >= 2 and buckets[-1][0].endswith('le="+Inf"}'), buckets
+    counts = [v for _, v in buckets]
+    assert counts == sorted(counts), buckets
+    assert counts[-1] == samples["herald_store_fsync_seconds_count"] >= 1
+    assert samples["herald_store_fsync_seconds_sum"] > 0
     v = http.get("/varz").json()
     assert v["http_port"] == server.http_port and v["port"] == server.port
     assert v["max_payload"] == MAX_PAYLOAD and v["connections"] >= 1

@@ -7,7 +7,7 @@
  * slow_consumers_total, protocol_errors_total, messages_in_total / messages_out_total and
  * bytes_in_total / bytes_out_total, subscriptions, stream_messages / stream_bytes /
  * stream_first_seq / stream_last_seq{stream}, consumer_pending / consumer_ack_pending /
- * consumer_redelivered{stream,consumer}, store_fsyncs_total and the fsync latency summary.
+ * consumer_redelivered{stream,consumer}, store_fsyncs_total and the group-commit fsync latency histogram.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -90,14 +90,24 @@ static void metrics(struct hr_http_client *h)
     struct metrics_ctx m = {&b};
     herald_stream_each(s->engine, stream_metrics, &m);
     struct herald_store_stats ss;
-    if (herald_engine_store_stats(s->engine, &ss) == 0)
+    if (herald_engine_store_stats(s->engine, &ss) == 0) {
         hr_buf_printf(&b,
                       "# HELP herald_store_fsyncs_total fdatasync calls by the group commit.\n"
                       "# TYPE herald_store_fsyncs_total counter\nherald_store_fsyncs_total %" PRIu64 "\n"
                       "# HELP herald_store_fsync_seconds Group-commit fsync latency.\n"
-                      "# TYPE herald_store_fsync_seconds summary\n"
+                      "# TYPE herald_store_fsync_seconds histogram\n",
+                      ss.fsyncs);
+        uint64_t cumulative = 0;
+        for (size_t i = 0; i < HERALD_FSYNC_BUCKETS; i++) {
+            cumulative += ss.fsync_buckets[i];
+            hr_buf_printf(&b, "herald_store_fsync_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                          herald_fsync_bucket_us(i) / 1e6, cumulative);
+        }
+        hr_buf_printf(&b,
+                      "herald_store_fsync_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
                       "herald_store_fsync_seconds_sum %.6f\nherald_store_fsync_seconds_count %" PRIu64 "\n",
-                      ss.fsyncs, (double)ss.fsync_ns_total / 1e9, ss.fsync_batches);
+                      ss.fsync_batches, (double)ss.fsync_ns_total / 1e9, ss.fsync_batches);
+    }
     hr_http_respond(h, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len, NULL);
     hr_buf_cleanup(&b);
 }
