@@ -78,6 +78,20 @@ struct herald_consumer_config {
     char *ordering_key;
 };
 
+/* A consumer's figures, as CONSUMER.INFO reports them (for monitoring). */
+struct herald_consumer_stats {
+    const char *name;
+    uint64_t num_pending;     /* matching messages not yet delivered */
+    uint64_t num_ack_pending; /* delivered, not yet acknowledged */
+    uint64_t num_redelivered; /* pending messages delivered more than once */
+    uint64_t num_waiting;     /* pull requests waiting */
+    uint64_t delivered_sseq;  /* last stream sequence delivered */
+    uint64_t ack_floor_sseq;
+};
+/* Calls cb for each consumer of the stream, in name order; a non-zero return stops. */
+int herald_consumer_each(struct herald_stream *s,
+                         int (*cb)(void *arg, const struct herald_consumer_stats *st), void *arg);
+
 void herald_consumer_config_init(struct herald_consumer_config *cfg);
 void herald_consumer_config_cleanup(struct herald_consumer_config *cfg);
 

@@ -303,3 +303,24 @@ json_t *hr_consumer_info_json(struct hr_consumer *c)
         json_object_set_new(o, "push_bound", json_true());
     return o;
 }
+
+int herald_consumer_each(struct herald_stream *s,
+                         int (*cb)(void *arg, const struct herald_consumer_stats *st), void *arg)
+{
+    for (size_t i = 0; i < s->nconsumers; i++) {
+        const struct hr_consumer *c = s->consumers[i];
+        struct herald_consumer_stats st = {
+            .name = c->cfg.name,
+            .num_pending = c->num_pending + c->nheld,
+            .num_ack_pending = c->pending_seqs.len,
+            .num_redelivered = c->num_redelivered,
+            .num_waiting = c->nwaiting,
+            .delivered_sseq = c->delivered_sseq,
+            .ack_floor_sseq = c->shown_floor_sseq,
+        };
+        int rc = cb(arg, &st);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}

@@ -840,6 +840,24 @@ def test_unknown_methods_are_501(server):
             assert c.request("GET", "/healthz").status == 200  # the framing was known: stays open
 
 
+def test_metrics_per_consumer(http):
+    """Each consumer's pending, ack-pending, redelivered and waiting figures are gauges
+    labelled with its stream and name, agreeing with CONSUMER.INFO."""
+    name, p = make_stream(http, "cmet")
+    for i in range(5):
+        publish(http, f"{p}.x", b"m%d" % i)
+    make_consumer(http, name, "w1")
+    r = fetch(http, name, "w1", batch=2, wait="1s")
+    assert r.status_code == 200, r.text
+    info = consumer_info(http, name, "w1")
+    samples = parse_prometheus(http.get("/metrics").text)
+    label = f'{{stream="{name}",consumer="w1"}}'
+    assert samples["herald_consumer_ack_pending" + label] == info["num_ack_pending"] == 2
+    assert samples["herald_consumer_pending" + label] == info["num_pending"] == 3
+    assert samples["herald_consumer_redelivered" + label] == info["num_redelivered"] == 0
+    assert samples["herald_consumer_waiting" + label] == info["num_waiting"]
+
+
 def test_cors(http, server):
     r = http.get("/healthz", headers={"Origin": "https://app.example"})
     assert r.headers["Access-Control-Allow-Origin"] == "https://app.example"

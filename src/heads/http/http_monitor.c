@@ -7,7 +7,7 @@
  * slow_consumers_total, protocol_errors_total, messages_in_total / messages_out_total and
  * bytes_in_total / bytes_out_total, subscriptions, stream_messages / stream_bytes /
  * stream_first_seq / stream_last_seq{stream}, consumer_pending / consumer_ack_pending /
- * consumer_redelivered{stream,consumer}, store_fsyncs_total and the group-commit fsync latency histogram.
+ * consumer_redelivered / consumer_waiting{stream,consumer}, store_fsyncs_total and the group-commit fsync latency histogram.
  */
 #include <inttypes.h>
 #include <jansson.h>
@@ -17,6 +17,7 @@
 
 #include "common/buf.h"
 #include "heads/http/http.h"
+#include "herald/consumer.h"
 #include "herald/stream.h"
 #include "server/server.h"
 
@@ -24,6 +25,7 @@
  * needs nothing private of the engine. */
 struct metrics_ctx {
     struct hr_buf *b;
+    const char *stream; /* consumer_metrics: whose consumers */
 };
 
 static void esc(struct hr_buf *b, const char *s)
@@ -53,6 +55,29 @@ static int stream_metrics(void *arg, struct herald_stream *s)
         hr_buf_printf(m->b, "\"} %" PRIu64 "\n", val[i]);
     }
     return 0;
+}
+
+static int consumer_metrics(void *arg, const struct herald_consumer_stats *cs)
+{
+    struct metrics_ctx *m = arg;
+    static const char *const fam[] = {"consumer_pending", "consumer_ack_pending",
+                                      "consumer_redelivered", "consumer_waiting"};
+    uint64_t val[] = {cs->num_pending, cs->num_ack_pending, cs->num_redelivered, cs->num_waiting};
+    for (size_t i = 0; i < 4; i++) {
+        hr_buf_printf(m->b, "herald_%s{stream=\"", fam[i]);
+        esc(m->b, m->stream);
+        hr_buf_puts(m->b, "\",consumer=\"");
+        esc(m->b, cs->name);
+        hr_buf_printf(m->b, "\"} %" PRIu64 "\n", val[i]);
+    }
+    return 0;
+}
+
+static int stream_consumer_metrics(void *arg, struct herald_stream *s)
+{
+    struct metrics_ctx *m = arg;
+    m->stream = herald_stream_get_config(s)->name;
+    return herald_consumer_each(s, consumer_metrics, m);
 }
 
 static void metrics(struct hr_http_client *h)
@@ -87,8 +112,11 @@ static void metrics(struct hr_http_client *h)
     hr_buf_puts(&b, "# TYPE herald_stream_messages gauge\n# TYPE herald_stream_bytes gauge\n"
                     "# TYPE herald_stream_first_seq gauge\n# TYPE herald_stream_last_seq gauge\n"
                     "# TYPE herald_stream_consumers gauge\n");
-    struct metrics_ctx m = {&b};
+    struct metrics_ctx m = {.b = &b};
     herald_stream_each(s->engine, stream_metrics, &m);
+    hr_buf_puts(&b, "# TYPE herald_consumer_pending gauge\n# TYPE herald_consumer_ack_pending gauge\n"
+                    "# TYPE herald_consumer_redelivered gauge\n# TYPE herald_consumer_waiting gauge\n");
+    herald_stream_each(s->engine, stream_consumer_metrics, &m);
     struct herald_store_stats ss;
     if (herald_engine_store_stats(s->engine, &ss) == 0) {
         hr_buf_printf(&b,
