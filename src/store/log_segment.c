@@ -104,6 +104,12 @@ int hr_seg_open(struct hr_stream_store *s, const char *path, struct hr_segment *
         rc = hr_seg_header_decode(hdr, sizeof hdr, &h);
     else
         rc = HERALD_ECORRUPT;
+    /* Sequences start at 1, and segments are opened in name order, which must also be the
+     * order of their headers: a stray copy (a header claiming a first sequence at or below
+     * the previous segment's) would otherwise hide or cut the real one. Recovery sets such
+     * a file aside as .bad. */
+    if (rc == 0 && (h.first_seq == 0 || (s->nsegs && h.first_seq <= s->segs[s->nsegs - 1]->first_seq)))
+        rc = HERALD_ECORRUPT;
     if (rc) {
         s->io->close(s->io, fd);
         return rc;

@@ -275,6 +275,24 @@ def test_torn_tail_is_reported_then_cut_by_heraldd(fresh_server, monkeypatch):
     assert last.stat().st_size == off
 
 
+def test_stray_segment_copy_is_set_aside_not_trusted(fresh_server, monkeypatch):
+    """A copy of the first segment under a later name (its header claims first sequence 1
+    again) must not hide or cut the real segments: heraldd sets it aside as .bad and serves
+    every message."""
+    state = populate(fresh_server, monkeypatch)
+    first = segments(fresh_server)[0]
+    stray = stream_dir(fresh_server) / "99999999999999999999.seg"
+    stray.write_bytes(first.read_bytes())
+    fresh_server.start()
+    got = stream_state(fresh_server)
+    assert (got["messages"], got["first_seq"], got["last_seq"]) == \
+        (state["messages"], state["first_seq"], state["last_seq"]), (got, state)
+    assert get_msg(fresh_server, N_TOTAL)["message"]["seq"] == N_TOTAL
+    fresh_server.stop()
+    assert not stray.exists() and stray.with_name(stray.name + ".bad").exists()
+    assert "bad header; set aside" in fresh_server.log_tail(200)
+
+
 def test_corruption_in_the_middle_is_told_from_a_torn_tail(fresh_server, monkeypatch):
     populate(fresh_server, monkeypatch)
     first = segments(fresh_server)[0]
