@@ -150,6 +150,13 @@ int hr_cli_opts_parse(struct hr_cli_opts *opts, int argc, char **argv,
 void hr_cli_help_print(FILE *out, const struct hr_cli_cmd *cmd,
                        const struct hr_cli_cmd *const *cmds, size_t ncmds);
 
+/* A usage error of a command that parses its own arguments: "herald: <message>\n" and then
+ * `after` (its usage lines and a "Try ..." hint) on stderr. Returns HR_CLI_EXIT_USAGE. */
+int hr_cli_usage_fail(const char *after, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The server URL when none was given: $HERALD_URL, else $NATS_URL, else HR_CLI_DEFAULT_URL. */
+const char *hr_cli_default_server_url(void);
+
 /* Digits only, no sign, no overflow, within [min, max]. */
 bool hr_cli_u64_parse(const char *text, uint64_t min, uint64_t max, uint64_t *out);
 

@@ -41,7 +41,6 @@
  */
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -269,18 +268,7 @@ void hr_cli_dlq_help(FILE *out)
           out);
 }
 
-static int dlq_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int dlq_usage(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("herald: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\n" DLQ_USAGE "Try 'herald dlq --help'.\n", stderr);
-    return HR_CLI_EXIT_USAGE;
-}
+#define DLQ_USAGE_AFTER DLQ_USAGE "Try 'herald dlq --help'.\n"
 
 /* A JetStream stream name: 1..255 bytes, no blanks, control bytes, '.', '*', '>', '/'. */
 static bool stream_name_ok(const char *name)
@@ -295,28 +283,18 @@ static bool stream_name_ok(const char *name)
     return true;
 }
 
-static const char *env_nonempty(const char *name)
-{
-    const char *v = getenv(name);
-    return v != NULL && *v != '\0' ? v : NULL;
-}
-
 static int args_finish(struct dlq_args *a, const char *sub)
 {
     if (sub == NULL)
-        return dlq_usage("missing %s (replay)", "COMMAND");
+        return hr_cli_usage_fail(DLQ_USAGE_AFTER, "missing %s (replay)", "COMMAND");
     if (strcmp(sub, "replay") != 0)
-        return dlq_usage("unknown dlq command '%s' (replay)", sub);
+        return hr_cli_usage_fail(DLQ_USAGE_AFTER, "unknown dlq command '%s' (replay)", sub);
     if (a->stream == NULL)
-        return dlq_usage("missing %s", "STREAM");
+        return hr_cli_usage_fail(DLQ_USAGE_AFTER, "missing %s", "STREAM");
     if (!stream_name_ok(a->stream))
-        return dlq_usage("invalid stream name '%s'", a->stream);
+        return hr_cli_usage_fail(DLQ_USAGE_AFTER, "invalid stream name '%s'", a->stream);
     if (a->conn.server_url == NULL)
-        a->conn.server_url = env_nonempty("HERALD_URL");
-    if (a->conn.server_url == NULL)
-        a->conn.server_url = env_nonempty("NATS_URL");
-    if (a->conn.server_url == NULL)
-        a->conn.server_url = HR_CLI_DEFAULT_URL;
+        a->conn.server_url = hr_cli_default_server_url();
     return HR_CLI_EXIT_OK;
 }
 
@@ -342,7 +320,7 @@ int hr_cli_dlq_main(int argc, char **argv)
             else if (a.stream == NULL)
                 a.stream = arg;
             else
-                return dlq_usage("unexpected argument '%s'", arg);
+                return hr_cli_usage_fail(DLQ_USAGE_AFTER, "unexpected argument '%s'", arg);
             continue;
         }
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -373,23 +351,23 @@ int hr_cli_dlq_main(int argc, char **argv)
             is_limit = nlen == 7 && strncmp(arg, "--limit", 7) == 0;
         }
         if (!is_server && !is_timeout && !is_limit)
-            return dlq_usage("unknown option '%s'", arg);
+            return hr_cli_usage_fail(DLQ_USAGE_AFTER, "unknown option '%s'", arg);
         if (value == NULL) {
             if (i + 1 >= argc)
-                return dlq_usage("option '%s' needs a value", arg);
+                return hr_cli_usage_fail(DLQ_USAGE_AFTER, "option '%s' needs a value", arg);
             value = argv[++i];
         }
         if (is_server) {
             if (*value == '\0')
-                return dlq_usage("option '--server' needs a non-empty URL");
+                return hr_cli_usage_fail(DLQ_USAGE_AFTER, "option '--server' needs a non-empty URL");
             a.conn.server_url = value;
         } else if (is_timeout) {
             if (hr_cli_duration_parse(value, 1, (int64_t)24 * 3600 * 1000, &a.conn.timeout_ms) != 0)
-                return dlq_usage("invalid duration '%s' for --timeout (e.g. 500ms, 2s, 1m; at "
+                return hr_cli_usage_fail(DLQ_USAGE_AFTER, "invalid duration '%s' for --timeout (e.g. 500ms, 2s, 1m; at "
                                  "most 24h)",
                                  value);
         } else if (!hr_cli_u64_parse(value, 1, DLQ_LIMIT_MAX, &a.limit)) {
-            return dlq_usage("invalid count '%s' for --limit (want 1..1000000000000)", value);
+            return hr_cli_usage_fail(DLQ_USAGE_AFTER, "invalid count '%s' for --limit (want 1..1000000000000)", value);
         }
     }
     int rc = args_finish(&a, sub);

@@ -41,7 +41,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1198,36 +1197,25 @@ void hr_cli_log_help(FILE *out)
           out);
 }
 
-static int log_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int log_usage(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("herald: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputs("\nusage: herald log verify DIR [--stream NAME]\n"
-          "       herald log dump DIR [--stream NAME] [--from SEQ] [--limit N] [--data]\n"
-          "Try 'herald log --help'.\n",
-          stderr);
-    return HR_CLI_EXIT_USAGE;
-}
+#define LOG_USAGE_AFTER                                                                            \
+    "usage: herald log verify DIR [--stream NAME]\n"                                              \
+    "       herald log dump DIR [--stream NAME] [--from SEQ] [--limit N] [--data]\n"              \
+    "Try 'herald log --help'.\n"
 
 static int args_finish(struct log_args *a, const char *sub, bool dump_only_opt)
 {
     if (sub == NULL)
-        return log_usage("missing %s (verify or dump)", "COMMAND");
+        return hr_cli_usage_fail(LOG_USAGE_AFTER, "missing %s (verify or dump)", "COMMAND");
     if (strcmp(sub, "verify") == 0)
         a->cmd = LOG_VERIFY;
     else if (strcmp(sub, "dump") == 0)
         a->cmd = LOG_DUMP;
     else
-        return log_usage("unknown log command '%s' (verify or dump)", sub);
+        return hr_cli_usage_fail(LOG_USAGE_AFTER, "unknown log command '%s' (verify or dump)", sub);
     if (a->dir == NULL)
-        return log_usage("missing %s", "DIR");
+        return hr_cli_usage_fail(LOG_USAGE_AFTER, "missing %s", "DIR");
     if (a->cmd == LOG_VERIFY && dump_only_opt)
-        return log_usage("--from, --limit and --data apply only to '%s'", "log dump");
+        return hr_cli_usage_fail(LOG_USAGE_AFTER, "--from, --limit and --data apply only to '%s'", "log dump");
     return HR_CLI_EXIT_OK;
 }
 
@@ -1255,7 +1243,7 @@ int hr_cli_log_main(int argc, char **argv)
             else if (a.dir == NULL)
                 a.dir = arg;
             else
-                return log_usage("unexpected argument '%s'", arg);
+                return hr_cli_usage_fail(LOG_USAGE_AFTER, "unexpected argument '%s'", arg);
             continue;
         }
         if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -1273,23 +1261,23 @@ int hr_cli_log_main(int argc, char **argv)
         bool is_from = nlen == 6 && strncmp(arg, "--from", 6) == 0;
         bool is_limit = nlen == 7 && strncmp(arg, "--limit", 7) == 0;
         if (!is_stream && !is_from && !is_limit)
-            return log_usage("unknown option '%s'", arg);
+            return hr_cli_usage_fail(LOG_USAGE_AFTER, "unknown option '%s'", arg);
         if (value == NULL) {
             if (i + 1 >= argc)
-                return log_usage("option '%s' needs a value", arg);
+                return hr_cli_usage_fail(LOG_USAGE_AFTER, "option '%s' needs a value", arg);
             value = argv[++i];
         }
         if (is_stream) {
             if (!stream_name_ok(value))
-                return log_usage("invalid stream name '%s'", value);
+                return hr_cli_usage_fail(LOG_USAGE_AFTER, "invalid stream name '%s'", value);
             a.stream = value;
         } else if (is_from) {
             if (!hr_cli_u64_parse(value, 0, UINT64_MAX, &a.from))
-                return log_usage("invalid sequence '%s' for --from", value);
+                return hr_cli_usage_fail(LOG_USAGE_AFTER, "invalid sequence '%s' for --from", value);
             dump_only_opt = true;
         } else {
             if (!hr_cli_u64_parse(value, 1, UINT64_C(1000000000000), &a.limit))
-                return log_usage("invalid count '%s' for --limit (want 1..1000000000000)", value);
+                return hr_cli_usage_fail(LOG_USAGE_AFTER, "invalid count '%s' for --limit (want 1..1000000000000)", value);
             dump_only_opt = true;
         }
     }

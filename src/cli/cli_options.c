@@ -99,6 +99,18 @@ static void usage_line_print(FILE *out, const struct hr_cli_cmd *cmd)
     fputs(" [options]\n", out);
 }
 
+int hr_cli_usage_fail(const char *after, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("herald: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    fputs(after, stderr);
+    return HR_CLI_EXIT_USAGE;
+}
+
 static int usage_error(const struct hr_cli_cmd *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -405,6 +417,14 @@ static const char *env_nonempty(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
+const char *hr_cli_default_server_url(void)
+{
+    const char *url = env_nonempty("HERALD_URL");
+    if (url == NULL)
+        url = env_nonempty("NATS_URL");
+    return url != NULL ? url : HR_CLI_DEFAULT_URL;
+}
+
 /* --- the parser ------------------------------------------------------------------------ */
 
 /* Parses argv[*i], an option; may consume argv[*i + 1] as its value. */
@@ -484,11 +504,7 @@ int hr_cli_opts_parse(struct hr_cli_opts *opts, int argc, char **argv,
     }
 
     if (opts->server_url == NULL)
-        opts->server_url = env_nonempty("HERALD_URL");
-    if (opts->server_url == NULL)
-        opts->server_url = env_nonempty("NATS_URL");
-    if (opts->server_url == NULL)
-        opts->server_url = HR_CLI_DEFAULT_URL;
+        opts->server_url = hr_cli_default_server_url();
 
     if (opts->help || opts->version)
         return HR_CLI_EXIT_OK;
